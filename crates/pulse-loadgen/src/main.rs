@@ -1,0 +1,2 @@
+//! pulse-loadgen
+fn main() {}

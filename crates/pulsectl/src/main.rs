@@ -1,0 +1,2 @@
+//! pulsectl
+fn main() {}

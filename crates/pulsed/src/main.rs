@@ -1,0 +1,2 @@
+//! pulsed
+fn main() {}
