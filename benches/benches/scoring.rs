@@ -11,7 +11,8 @@ use pulse_scoring::{CustomerState, Event, EventInput, EventKind, MS_PER_DAY, Sco
 
 /// 2026-01-01T00:00:00Z.
 const START_MS: i64 = 1_767_225_600_000;
-const CATEGORIES: [&str; 8] = ["beauty", "books", "electronics", "food", "garden", "sports", "toys", "travel"];
+const CATEGORIES: [&str; 8] =
+    ["beauty", "books", "electronics", "food", "garden", "sports", "toys", "travel"];
 
 fn event(i: i64, config: &ScoringConfig) -> Event {
     let input = EventInput {
@@ -57,6 +58,8 @@ fn bench_scoring(c: &mut Criterion) {
     group.bench_function("encode_decode", |b| {
         b.iter(|| CustomerState::decode(&black_box(&state).encode()).unwrap())
     });
+    group.bench_function("encode", |b| b.iter(|| black_box(&state).encode()));
+    group.bench_function("decode", |b| b.iter(|| CustomerState::decode(black_box(&bytes)).unwrap()));
     group.bench_function("decode_apply_encode", |b| {
         b.iter(|| {
             let mut s = CustomerState::decode(black_box(&bytes)).unwrap();

@@ -29,17 +29,17 @@ const TAG_MEMBERSHIPS: u64 = 6;
 impl CustomerState {
     /// Encodes the state (see the module docs for the format).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(512);
         out.push(FORMAT_VERSION);
         let anchor = self.last_seen_ms;
-        let mut body = Vec::with_capacity(64);
 
-        put_signed(&mut body, anchor);
-        put_varint(&mut body, (anchor - self.first_seen_ms) as u64);
-        put_varint(&mut body, self.events);
-        put_section(&mut out, TAG_CORE, &body);
+        let section = begin_section(&mut out, TAG_CORE);
+        put_signed(&mut out, anchor);
+        put_varint(&mut out, (anchor - self.first_seen_ms) as u64);
+        put_varint(&mut out, self.events);
+        end_section(&mut out, section);
 
-        body.clear();
+        let section = begin_section(&mut out, TAG_KIND_COUNTERS);
         let mut mask = 0u64;
         for k in 0..EventKind::COUNT {
             if self.short_counts[k] != 0.0 {
@@ -49,76 +49,76 @@ impl CustomerState {
                 mask |= 1 << (k + EventKind::COUNT);
             }
         }
-        put_varint(&mut body, mask);
+        put_varint(&mut out, mask);
         for k in 0..EventKind::COUNT {
             if self.short_counts[k] != 0.0 {
-                put_f64(&mut body, self.short_counts[k]);
+                put_f64(&mut out, self.short_counts[k]);
             }
         }
         for k in 0..EventKind::COUNT {
             if self.long_counts[k] != 0.0 {
-                put_f64(&mut body, self.long_counts[k]);
+                put_f64(&mut out, self.long_counts[k]);
             }
         }
-        put_section(&mut out, TAG_KIND_COUNTERS, &body);
+        end_section(&mut out, section);
 
         if self.purchase_count > 0 {
-            body.clear();
-            put_varint(&mut body, self.purchase_count);
-            put_f64(&mut body, self.total_amount);
-            put_f64(&mut body, self.long_spend);
-            put_varint(&mut body, (anchor - self.last_purchase_ms.unwrap_or(anchor)) as u64);
+            let section = begin_section(&mut out, TAG_PURCHASES);
+            put_varint(&mut out, self.purchase_count);
+            put_f64(&mut out, self.total_amount);
+            put_f64(&mut out, self.long_spend);
+            put_varint(&mut out, (anchor - self.last_purchase_ms.unwrap_or(anchor)) as u64);
             let last_day = self.purchase_days.last().unwrap_or(0);
-            put_signed(&mut body, last_day);
-            put_varint(&mut body, self.purchase_days.folded());
-            put_signed(&mut body, last_day - self.purchase_days.first().unwrap_or(last_day));
+            put_signed(&mut out, last_day);
+            put_varint(&mut out, self.purchase_days.folded());
+            put_signed(&mut out, last_day - self.purchase_days.first().unwrap_or(last_day));
             let retained = self.purchase_days.retained();
-            put_varint(&mut body, retained.len() as u64);
+            put_varint(&mut out, retained.len() as u64);
             // Newest first, as gaps from the previous (newer) day.
             let mut previous = last_day;
             for &day in retained.iter().rev() {
-                put_varint(&mut body, (previous - day) as u64);
+                put_varint(&mut out, (previous - day) as u64);
                 previous = day;
             }
-            put_section(&mut out, TAG_PURCHASES, &body);
+            end_section(&mut out, section);
         }
 
-        body.clear();
-        put_signed(&mut body, self.active_days.anchor_day());
+        let section = begin_section(&mut out, TAG_ACTIVE_DAYS);
+        put_signed(&mut out, self.active_days.anchor_day());
         let bits = self.active_days.bits();
         let used = (128 - bits.leading_zeros()).div_ceil(8) as usize;
-        body.extend_from_slice(&bits.to_le_bytes()[..used]);
-        put_section(&mut out, TAG_ACTIVE_DAYS, &body);
+        out.extend_from_slice(&bits.to_le_bytes()[..used]);
+        end_section(&mut out, section);
 
         if !self.categories.is_empty() {
-            body.clear();
-            put_varint(&mut body, self.categories.len() as u64);
+            let section = begin_section(&mut out, TAG_CATEGORIES);
+            put_varint(&mut out, self.categories.len() as u64);
             for c in &self.categories {
-                put_bytes(&mut body, c.name.as_bytes());
-                put_varint(&mut body, (anchor - c.last_seen_ms) as u64);
-                put_f64(&mut body, c.short_activity);
-                put_f64(&mut body, c.long_activity);
+                put_bytes(&mut out, c.name.as_bytes());
+                put_varint(&mut out, (anchor - c.last_seen_ms) as u64);
+                put_f64(&mut out, c.short_activity);
+                put_f64(&mut out, c.long_activity);
                 if c.long_spend != 0.0 {
-                    body.push(1);
-                    put_f64(&mut body, c.long_spend);
+                    out.push(1);
+                    put_f64(&mut out, c.long_spend);
                 } else {
-                    body.push(0);
+                    out.push(0);
                 }
             }
-            put_section(&mut out, TAG_CATEGORIES, &body);
+            end_section(&mut out, section);
         }
 
         let m = &self.memberships;
         if *m != Memberships::default() {
-            body.clear();
+            let section = begin_section(&mut out, TAG_MEMBERSHIPS);
             for slot in [&m.activity_segment, &m.lifecycle, &m.level, &m.rfm_segment] {
-                put_membership(&mut body, slot.as_ref(), anchor);
+                put_membership(&mut out, slot.as_ref(), anchor);
             }
-            put_varint(&mut body, m.custom.len() as u64);
+            put_varint(&mut out, m.custom.len() as u64);
             for membership in &m.custom {
-                put_membership(&mut body, Some(membership), anchor);
+                put_membership(&mut out, Some(membership), anchor);
             }
-            put_section(&mut out, TAG_MEMBERSHIPS, &body);
+            end_section(&mut out, section);
         }
         out
     }
@@ -198,6 +198,7 @@ impl CustomerState {
                 }
                 TAG_CATEGORIES => {
                     let count = r.varint()?;
+                    state.categories.reserve(count.min(256) as usize);
                     for _ in 0..count {
                         let name = String::from_utf8(r.bytes()?.to_vec())
                             .map_err(|_| r.error("category name is not UTF-8"))?;
@@ -257,9 +258,35 @@ fn read_membership(r: &mut Reader<'_>, anchor_ms: i64) -> Result<Option<Membersh
     Ok(Some(Membership { segment, since_ms }))
 }
 
-fn put_section(out: &mut Vec<u8>, tag: u64, payload: &[u8]) {
+/// Starts a section in place: writes the tag and reserves two bytes for the length, which
+/// [`end_section`] fills in (writing in place saves a buffer and a copy per section).
+fn begin_section(out: &mut Vec<u8>, tag: u64) -> usize {
     put_varint(out, tag);
-    put_bytes(out, payload);
+    out.extend_from_slice(&[0, 0]);
+    out.len()
+}
+
+/// Writes the length of the section whose payload started at `payload_start` as a canonical
+/// varint, moving the payload if the length needs other than two bytes.
+fn end_section(out: &mut Vec<u8>, payload_start: usize) {
+    let mut len = (out.len() - payload_start) as u64;
+    let mut prefix = [0u8; 10];
+    let mut used = 0;
+    loop {
+        let more = len >= 0x80;
+        prefix[used] = (len as u8 & 0x7f) | if more { 0x80 } else { 0 };
+        used += 1;
+        len >>= 7;
+        if !more {
+            break;
+        }
+    }
+    let reserved = payload_start - 2..payload_start;
+    if used == 2 {
+        out[reserved].copy_from_slice(&prefix[..2]);
+    } else {
+        out.splice(reserved, prefix[..used].iter().copied());
+    }
 }
 
 /// Appends `v` as an LEB128 varint.
@@ -305,6 +332,7 @@ impl<'a> Reader<'a> {
         self.position >= self.bytes.len()
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.position.checked_add(n).filter(|&end| end <= self.bytes.len());
         let Some(end) = end else {
@@ -321,6 +349,7 @@ impl<'a> Reader<'a> {
         slice
     }
 
+    #[inline]
     fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
@@ -331,6 +360,7 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(raw))
     }
 
+    #[inline]
     fn f64(&mut self) -> Result<f64> {
         let mut raw = [0u8; 8];
         raw.copy_from_slice(self.take(8)?);
@@ -341,23 +371,41 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
 
+    /// Reads an LEB128 varint; one-byte values (most deltas and counts) take the fast path.
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64> {
+        match self.bytes.get(self.position) {
+            Some(&byte) if byte < 0x80 => {
+                self.position += 1;
+                Ok(u64::from(byte))
+            }
+            _ => self.varint_multi_byte(),
+        }
+    }
+
+    fn varint_multi_byte(&mut self) -> Result<u64> {
         let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.u8()?;
-            value |= u64::from(byte & 0x7f) << shift;
+        for (i, &byte) in self.bytes[self.position..].iter().take(10).enumerate() {
+            value |= u64::from(byte & 0x7f) << (7 * i);
             if byte & 0x80 == 0 {
+                self.position += i + 1;
                 return Ok(value);
             }
         }
-        Err(self.error("varint longer than 10 bytes"))
+        if self.bytes.len() - self.position >= 10 {
+            Err(self.error("varint longer than 10 bytes"))
+        } else {
+            Err(self.error("unexpected end"))
+        }
     }
 
+    #[inline]
     pub(crate) fn signed(&mut self) -> Result<i64> {
         let raw = self.varint()?;
         Ok((raw >> 1) as i64 ^ -((raw & 1) as i64))
     }
 
+    #[inline]
     fn bytes(&mut self) -> Result<&'a [u8]> {
         let len = self.varint()?;
         let len = usize::try_from(len).map_err(|_| self.error("length overflows"))?;
