@@ -245,10 +245,12 @@ impl ScoringConfig {
         {
             bad.push(FieldViolation::new("lifetime", e.to_string()));
         }
-        if let Some(edges) = &self.rfm_edges
-            && let Err(e) = edges.validate()
-        {
-            bad.push(FieldViolation::new("rfm_edges", e.to_string()));
+        if let Some(edges) = &self.rfm_edges {
+            match edges.validate() {
+                Ok(()) => {}
+                Err(ScoringError::InvalidConfig { violations }) => bad.extend(violations),
+                Err(other) => bad.push(FieldViolation::new("rfm_edges", other.to_string())),
+            }
         }
         if bad.is_empty() { Ok(()) } else { Err(ScoringError::InvalidConfig { violations: bad }) }
     }

@@ -61,6 +61,18 @@ pub enum ScoringError {
         /// The parser's message.
         message: String,
     },
+    /// A custom segment rule failed while evaluating for one customer (a missing map key, an
+    /// ordering comparison with `null`, a non-bool result, ...). Not a request error: callers
+    /// keep the customer's current membership and count the failure.
+    #[error("segment rule {segment_id:?} `{field}` failed to evaluate: {message}")]
+    RuleEvaluation {
+        /// Id of the segment definition.
+        segment_id: String,
+        /// `enter` or `exit`.
+        field: &'static str,
+        /// What went wrong, from the CEL interpreter.
+        message: String,
+    },
     /// Lifetime (BG/NBD) parameters are unusable (non-positive or not finite).
     #[error("invalid lifetime parameters: {reason}")]
     InvalidLifetimeParams {

@@ -38,7 +38,11 @@ pub use event::{
     MAX_CUSTOMER_ID_BYTES, MAX_EVENT_ID_BYTES,
 };
 pub use lifetime::{LifetimeParams, LifetimePrediction, PurchaseHistory};
-pub use rfm::{RfmEdges, RfmScore, RfmSegment, RfmValues};
+pub use rfm::{MAX_SKETCH_VALUE, RfmEdges, RfmScore, RfmSegment, RfmSketch, RfmValues};
+pub use rules::{
+    CompiledSegment, MAX_RULE_EXPRESSION_BYTES, MAX_SEGMENT_ID_BYTES, MAX_SEGMENT_NAME_BYTES, RULE_VARIABLES,
+    RuleSet, SegmentDefinition,
+};
 pub use score::{purchase_history, score};
 pub use segment::{ActivityLevel, ActivitySegment, Dimension, Lifecycle, Weekday};
 pub use state::{
