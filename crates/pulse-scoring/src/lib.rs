@@ -11,6 +11,7 @@
 //!   [`RecentEventIds`], the deduplication window kept beside it.
 //! - [`score()`]: [`CustomerActivity`] at any `as_of`: index, components, level, trend,
 //!   categories, L7/L30/L90, activity segment, lifecycle, weekday pattern, RFM, lifetime.
+//! - [`next_reevaluation_ms`]: when time alone can next change a customer's memberships.
 //! - `segment`: segment vocabularies and their rules.
 //! - `rfm/`: RFM values, quintile edges, the R/F/M segment map and mergeable sketches.
 //! - `lifetime/`: BG/NBD and modified BG/NBD: P(alive), expected purchases, log-likelihood and
@@ -25,6 +26,7 @@ mod event;
 mod lifetime;
 mod rfm;
 mod rules;
+mod schedule;
 mod score;
 mod segment;
 mod state;
@@ -43,7 +45,8 @@ pub use rules::{
     CompiledSegment, MAX_RULE_EXPRESSION_BYTES, MAX_SEGMENT_ID_BYTES, MAX_SEGMENT_NAME_BYTES, RULE_VARIABLES,
     RuleSet, SegmentDefinition,
 };
-pub use score::{purchase_history, score};
+pub use schedule::next_reevaluation_ms;
+pub use score::{activity_index_at, purchase_history, score};
 pub use segment::{ActivityLevel, ActivitySegment, Dimension, Lifecycle, Weekday};
 pub use state::{
     ActiveDays, CategoryState, CustomerState, HISTORY_DAYS, MAX_RETAINED_DAYS, PurchaseDays, RecentEventIds,

@@ -23,35 +23,8 @@ pub fn score(
     if state.has_events() && as_of_ms < state.last_seen_ms {
         return Err(ScoringError::AsOfBeforeLastEvent { as_of_ms, last_seen_ms: state.last_seen_ms });
     }
-    let elapsed_ms = (as_of_ms - state.last_seen_ms).max(0) as f64;
-    let short = decay(elapsed_ms, config.short_half_life_ms());
-    let long = decay(elapsed_ms, config.long_half_life_ms());
-    let weights = &config.kind_weights;
-    let mut short_activity = 0.0;
-    let mut long_activity = 0.0;
-    for kind in EventKind::ALL {
-        short_activity += weights.of(kind) * state.short_counts[kind.index()] * short;
-        long_activity += weights.of(kind) * state.long_counts[kind.index()] * long;
-    }
-    let engagement_count = (state.long_counts[EventKind::Visit.index()]
-        + state.long_counts[EventKind::Interaction.index()])
-        * long;
-
-    let recency_days = if state.has_events() { elapsed_ms / MS_PER_DAY as f64 } else { f64::INFINITY };
-    let components = Components {
-        recency: recency(recency_days, config),
-        frequency: saturate(long_activity, config.frequency_scale),
-        monetary: saturate(state.long_spend * long, config.monetary_scale),
-        engagement: saturate(engagement_count, config.engagement_scale),
-    };
-    let w = &config.index_weights;
-    let activity_index = clamp_index(
-        100.0
-            * (w.recency * components.recency
-                + w.frequency * components.frequency
-                + w.monetary * components.monetary
-                + w.engagement * components.engagement),
-    );
+    let Overall { components, activity_index, short_activity, long_activity, short, long, recency_days } =
+        overall(state, as_of_ms, config);
 
     let d = config.day(as_of_ms);
     let days = &state.active_days;
@@ -103,6 +76,59 @@ pub fn score(
         categories,
         custom_segments: state.memberships.custom_ids(),
     })
+}
+
+/// The customer-wide part of the score at `as_of_ms` (no categories, no segments).
+struct Overall {
+    components: Components,
+    activity_index: f64,
+    /// `A_s` decayed to `as_of_ms`.
+    short_activity: f64,
+    /// `A_l` decayed to `as_of_ms`.
+    long_activity: f64,
+    /// Short-half-life decay factor from the anchor to `as_of_ms`.
+    short: f64,
+    /// Long-half-life decay factor from the anchor to `as_of_ms`.
+    long: f64,
+    recency_days: f64,
+}
+
+fn overall(state: &CustomerState, as_of_ms: i64, config: &ScoringConfig) -> Overall {
+    let elapsed_ms = (as_of_ms - state.last_seen_ms).max(0) as f64;
+    let short = decay(elapsed_ms, config.short_half_life_ms());
+    let long = decay(elapsed_ms, config.long_half_life_ms());
+    let weights = &config.kind_weights;
+    let mut short_activity = 0.0;
+    let mut long_activity = 0.0;
+    for kind in EventKind::ALL {
+        short_activity += weights.of(kind) * state.short_counts[kind.index()] * short;
+        long_activity += weights.of(kind) * state.long_counts[kind.index()] * long;
+    }
+    let engagement_count = (state.long_counts[EventKind::Visit.index()]
+        + state.long_counts[EventKind::Interaction.index()])
+        * long;
+    let recency_days = if state.has_events() { elapsed_ms / MS_PER_DAY as f64 } else { f64::INFINITY };
+    let components = Components {
+        recency: recency(recency_days, config),
+        frequency: saturate(long_activity, config.frequency_scale),
+        monetary: saturate(state.long_spend * long, config.monetary_scale),
+        engagement: saturate(engagement_count, config.engagement_scale),
+    };
+    let w = &config.index_weights;
+    let activity_index = clamp_index(
+        100.0
+            * (w.recency * components.recency
+                + w.frequency * components.frequency
+                + w.monetary * components.monetary
+                + w.engagement * components.engagement),
+    );
+    Overall { components, activity_index, short_activity, long_activity, short, long, recency_days }
+}
+
+/// The activity index alone at `as_of_ms` (cheaper than [`score`]; used to schedule
+/// re-evaluation).
+pub fn activity_index_at(state: &CustomerState, as_of_ms: i64, config: &ScoringConfig) -> f64 {
+    overall(state, as_of_ms, config).activity_index
 }
 
 /// The BG/NBD summary `(x, t_x, T)` of a customer on day `d`, in whole days.
