@@ -4,6 +4,8 @@
 //! that no script mistakes it for a running server.
 
 fn main() {
-    eprintln!("pulsed: the server is not built yet (see issue 3); use `pulsectl score` to score events offline");
+    eprintln!(
+        "pulsed: the server is not built yet (see issue 3); use `pulsectl score` to score events offline"
+    );
     std::process::exit(2);
 }
