@@ -39,7 +39,10 @@ pub use event::{
     DERIVED_EVENT_ID_PREFIX, Event, EventInput, EventKind, MAX_CATEGORY_BYTES, MAX_CHANNEL_BYTES,
     MAX_CUSTOMER_ID_BYTES, MAX_EVENT_ID_BYTES,
 };
-pub use lifetime::{LifetimeParams, LifetimePrediction, PurchaseHistory};
+pub use lifetime::{
+    FittedModel, HistoryCounts, LifetimeParams, LifetimePrediction, PurchaseHistory, fit, hyp2f1,
+    log_likelihood,
+};
 pub use rfm::{MAX_SKETCH_VALUE, RfmEdges, RfmScore, RfmSegment, RfmSketch, RfmValues};
 pub use rules::{
     CompiledSegment, MAX_RULE_EXPRESSION_BYTES, MAX_SEGMENT_ID_BYTES, MAX_SEGMENT_NAME_BYTES, RULE_VARIABLES,

@@ -19,14 +19,20 @@ pub fn open_rocksdb(path: &Path) -> Result<DB> {
         let mut found = DB::list_cf(&Options::default(), path)?;
         found.sort();
         if found != expected {
-            return Err(StorageError::ColumnFamilyMismatch { path: path.display().to_string(), found, expected });
+            return Err(StorageError::ColumnFamilyMismatch {
+                path: path.display().to_string(),
+                found,
+                expected,
+            });
         }
     }
     let mut options = Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
-    let families =
-        ALL_COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default())).collect::<Vec<_>>();
+    let families = ALL_COLUMN_FAMILIES
+        .iter()
+        .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()))
+        .collect::<Vec<_>>();
     Ok(DB::open_cf_descriptors(&options, path, families)?)
 }
 
