@@ -32,6 +32,16 @@ pub fn state_key_customer(key: &[u8]) -> Result<(u64, &str)> {
     Ok((u64::from_be_bytes(raw), id))
 }
 
+/// The smallest key greater than every key that starts with `prefix`: the exclusive end of a
+/// prefix scan. `None` when there is no such key (`prefix` is empty or all `0xff`), i.e. scan to
+/// the end of the column family.
+pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last_non_max = prefix.iter().rposition(|byte| *byte != u8::MAX)?;
+    let mut end = prefix[..=last_non_max].to_vec();
+    end[last_non_max] += 1;
+    Some(end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,6 +54,14 @@ mod tests {
         assert!(hashes.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(state_key_customer(&state_key("bob")).unwrap(), (customer_hash("bob"), "bob"));
         assert!(state_key_customer(b"short").is_err());
+    }
+
+    #[test]
+    fn prefix_upper_bound_is_the_first_key_after_the_prefix() {
+        assert_eq!(prefix_upper_bound(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_upper_bound(&[1, 0xff, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_upper_bound(&[0xff, 0xff]), None);
+        assert_eq!(prefix_upper_bound(b""), None);
     }
 
     #[test]
