@@ -1,5 +1,68 @@
-//! # pulse-raft
+//! # pulse-raft — the multi-raft runtime of a node
 //!
-//! Multi-raft runtime: one RawNode per shard, a batched Ready loop with group commit, transport, snapshots. Arrives with issue 3 (single node) and issue 5 (replication).
+//! Every shard is a raft group (raft-rs); a node hosts at most one replica of a shard, as a
+//! `RawNode` whose raft id is the node id. All replicas of a node are driven by ONE Ready loop
+//! on a dedicated OS thread (it blocks on fsyncs, STYLE.md rule 18), which persists the raft
+//! records of every shard of a round in one write batch with one fsync (group commit) in the
+//! node's one storage engine.
 //!
-//! This crate is part of the workspace layout of DESIGN.md section 5 and holds no code yet.
+//! ```text
+//!  gRPC handlers ──propose / read_index / admin──┐      ┌── other nodes (Transport)
+//!  (async, await a oneshot)                      ▼      ▼    RuntimeHandle::step
+//!                                  ┌─── inbox (mpsc, unbounded) ───┐
+//!                                  │        Ready loop thread       │
+//!   each round ─────────────────── │ 1. take inputs (≤ max per round), tick every tick_interval_ms
+//!                                  │ 2. per shard with a Ready:
+//!                                  │      messages() → transport        (leader sends early)
+//!                                  │      snapshot → RaftLogStore + StateMachine (fsync)
+//!                                  │      committed_entries() → StateMachine (one write each)
+//!                                  │      entries() + hs() (+ compaction) → shared batch
+//!                                  │ 3. write the shared batch: ONE fsync for all shards
+//!                                  │ 4. per shard: on_persisted; persisted_messages() → transport;
+//!                                  │      advance() → LightReady: commit index, messages,
+//!                                  │      committed entries → StateMachine; advance_apply()
+//!                                  │ 5. answer expired proposals / reads with Timeout
+//!                                  └────────────────────────────────┘
+//! ```
+//!
+//! Proposals are tracked by the `(index, term)` of their entry and always answered: with the
+//! state machine's output, or with a [`ProposeError`] (see `proposal`). Reads use raft's
+//! ReadIndex and complete once applied (see `read_queue`).
+//!
+//! ## Layout
+//! - `runtime`: [`RaftRuntime::start`] and the [`RuntimeHandle`] API.
+//! - `ready`: the Ready loop and its round; `command`: the loop's inputs.
+//! - `peer`: one shard replica — `RawNode` over a `RaftLogStore`, pending proposals and reads,
+//!   apply, conf changes, log compaction; `recovery`: restart checks of the log against the
+//!   state machine's apply index.
+//! - `proposal`, `read_queue`: pending proposals and read index requests.
+//! - `state_machine`: the [`StateMachine`] trait the node implements.
+//! - `transport`: [`Transport`], [`ShardMessage`], [`NullTransport`]; `local_network`: the
+//!   in-process [`LocalNetwork`] with fault controls, for tests.
+//! - `config`: [`RaftConfig`]; `error`: [`RaftError`], [`ProposeError`]; `stats`:
+//!   [`RuntimeStats`]; `shard_status`: [`ShardStatus`]; `raft_logger`: raft-rs's slog → tracing.
+
+mod command;
+mod config;
+mod error;
+mod local_network;
+mod peer;
+mod proposal;
+mod raft_logger;
+mod read_queue;
+mod ready;
+mod recovery;
+mod runtime;
+mod shard_status;
+mod state_machine;
+mod stats;
+mod transport;
+
+pub use config::RaftConfig;
+pub use error::{ProposeError, RaftError, Result};
+pub use local_network::{LocalNetwork, LocalTransport};
+pub use runtime::{RaftRuntime, RuntimeHandle};
+pub use shard_status::{ShardRole, ShardStatus};
+pub use state_machine::{CommittedEntry, StateMachine, StateMachineError};
+pub use stats::{RuntimeStats, StatsSnapshot};
+pub use transport::{NullTransport, ShardMessage, Transport};

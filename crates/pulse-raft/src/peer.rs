@@ -1,0 +1,540 @@
+//! [`Peer`]: one shard replica hosted by this node — its `RawNode` over a [`RaftLogStore`], its
+//! pending proposals and reads, and the steps of a Ready round that concern it alone.
+
+use std::time::Instant;
+
+use protobuf::Message as _;
+use pulse_storage::{RaftLogStore, StorageEngine, WriteBatch, WriteOptions};
+use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, Snapshot};
+use raft::{RawNode, Ready, SoftState, StateRole};
+use tracing::{debug, info, warn};
+
+use crate::config::RaftConfig;
+use crate::error::{ProposeError, RaftError, Result};
+use crate::proposal::{PendingProposal, ProposalQueue, ProposalReply, answer};
+use crate::read_queue::{PendingRead, ReadQueue};
+use crate::recovery::{recover_commit_index, write_and_persist};
+use crate::shard_status::ShardStatus;
+use crate::state_machine::{CommittedEntry, StateMachine};
+use crate::stats::{RuntimeStats, bump};
+use crate::transport::{ShardMessage, Transport};
+
+/// What a peer borrows from the runtime while it handles its part of a round.
+pub(crate) struct PeerContext<'a, S, T> {
+    pub(crate) state_machine: &'a mut S,
+    pub(crate) transport: &'a T,
+    pub(crate) stats: &'a RuntimeStats,
+    /// Reused for the write of each applied entry; empty between uses.
+    pub(crate) apply_batch: &'a mut WriteBatch,
+}
+
+/// One replica of one shard.
+///
+/// Invariants: `applied_index` is the last entry whose apply batch was written (without
+/// fsync); raft's own applied index follows it through `advance` / `advance_apply`. The
+/// store's staged changes are written and `on_persisted` before raft is stepped again.
+pub(crate) struct Peer<E: StorageEngine, O> {
+    shard_id: u64,
+    node_id: u64,
+    raw_node: RawNode<RaftLogStore<E>>,
+    applied_index: u64,
+    /// A commit index raft reported in a `LightReady` and that is not in the stored hard state
+    /// yet: staged in the next round's batch. Losing it in a crash is harmless (restart
+    /// forwards the stored commit index to the applied index, see [`Peer::open`]).
+    unpersisted_commit: Option<u64>,
+    proposals: ProposalQueue<O>,
+    reads: ReadQueue,
+    /// Role as of the last Ready's soft state: leadership changes are detected against it.
+    was_leader: bool,
+}
+
+impl<E: StorageEngine, O> Peer<E, O> {
+    /// Opens (or bootstraps) replica `node_id` of `shard_id` over `engine`.
+    ///
+    /// - A shard with no stored membership is new: its conf state becomes `voters`.
+    /// - raft restarts from the state machine's persisted apply index (`Config::applied`), so
+    ///   no entry is applied twice. The state machine writes without fsync and before the
+    ///   round's batch holding the commit index, so after a crash its apply index may be ahead
+    ///   of the stored commit index (never of the log): the commit index is forwarded to it,
+    ///   as TiKV does. Entries up to the apply index were committed, so this is safe.
+    /// - A shard whose only voter is this node campaigns at once: it is leader when this
+    ///   returns, without waiting for an election timeout.
+    pub(crate) fn open<S: StateMachine<Output = O>>(
+        node_id: u64,
+        shard_id: u64,
+        voters: &[u64],
+        engine: E,
+        config: &RaftConfig,
+        state_machine: &mut S,
+        logger: &slog::Logger,
+    ) -> Result<Self> {
+        let mut store = RaftLogStore::open(engine, shard_id).map_err(RaftError::storage(shard_id))?;
+        let stored = store.conf_state();
+        if stored.voters.is_empty() && stored.learners.is_empty() {
+            if voters.is_empty() {
+                return Err(RaftError::NoVoters { shard_id });
+            }
+            let mut batch = WriteBatch::new();
+            store
+                .set_conf_state(&mut batch, &ConfState::from((voters.to_vec(), Vec::new())))
+                .map_err(RaftError::storage(shard_id))?;
+            write_and_persist(&mut store, &batch)?;
+            info!(shard_id, ?voters, "bootstrapped shard");
+        } else if !voters.is_empty() && !same_members(&stored.voters, voters) {
+            debug!(shard_id, stored = ?stored.voters, given = ?voters, "stored membership wins over the given voters");
+        }
+
+        let applied_index = state_machine
+            .applied_index(shard_id)
+            .map_err(|source| RaftError::StateMachine { shard_id, index: 0, source })?;
+        recover_commit_index(&mut store, applied_index)?;
+
+        let single_voter = store.conf_state().voters == [node_id] && store.conf_state().learners.is_empty();
+        let raft_config = config.raft_config(node_id, applied_index);
+        let logger = logger.new(slog::o!("shard_id" => shard_id));
+        let raw_node = RawNode::new(&raft_config, store, &logger).map_err(RaftError::raft(shard_id))?;
+        let mut peer = Peer {
+            shard_id,
+            node_id,
+            raw_node,
+            applied_index,
+            unpersisted_commit: None,
+            proposals: ProposalQueue::new(shard_id),
+            reads: ReadQueue::new(shard_id),
+            was_leader: false,
+        };
+        if single_voter {
+            peer.raw_node.campaign().map_err(RaftError::raft(shard_id))?;
+        }
+        let hard_state = peer.raw_node.store().hard_state();
+        info!(
+            shard_id,
+            applied_index,
+            commit_index = hard_state.commit,
+            term = hard_state.term,
+            last_index = peer.raw_node.raft.raft_log.last_index(),
+            "opened shard replica"
+        );
+        Ok(peer)
+    }
+
+    pub(crate) fn tick(&mut self) {
+        self.raw_node.tick();
+    }
+
+    pub(crate) fn step(&mut self, message: Message) {
+        let (from, msg_type) = (message.from, message.get_msg_type());
+        if let Err(error) = self.raw_node.step(message) {
+            debug!(shard_id = self.shard_id, from, ?msg_type, %error, "raft message ignored");
+        }
+    }
+
+    pub(crate) fn campaign(&mut self) -> Result<()> {
+        self.raw_node.campaign().map_err(RaftError::raft(self.shard_id))
+    }
+
+    pub(crate) fn transfer_leader(&mut self, to: u64) {
+        info!(shard_id = self.shard_id, to, "leader transfer requested");
+        self.raw_node.transfer_leader(to);
+    }
+
+    /// Appends a proposal to the log if this replica is the leader, and tracks it by the
+    /// `(index, term)` of its entry; otherwise answers at once.
+    pub(crate) fn propose(
+        &mut self,
+        id: u64,
+        data: Vec<u8>,
+        deadline: Instant,
+        reply: ProposalReply<O>,
+        stats: &RuntimeStats,
+    ) {
+        let shard_id = self.shard_id;
+        if deadline <= Instant::now() {
+            return answer(reply, Err(ProposeError::Timeout { shard_id }), stats);
+        }
+        if data.is_empty() {
+            return answer(reply, Err(ProposeError::EmptyCommand { shard_id }), stats);
+        }
+        if self.raw_node.raft.state != StateRole::Leader {
+            return answer(reply, Err(self.not_leader()), stats);
+        }
+        match self.raw_node.propose(Vec::new(), data) {
+            Ok(()) => {
+                // The leader appends a proposal right after its last entry.
+                let index = self.raw_node.raft.raft_log.last_index();
+                let term = self.raw_node.raft.term;
+                self.proposals.push(PendingProposal::new(id, index, term, deadline, reply), stats);
+            }
+            Err(error) => {
+                let refusal = self.refusal();
+                debug!(shard_id, id, %error, ?refusal, "raft refused a proposal");
+                answer(reply, Err(refusal), stats);
+            }
+        }
+    }
+
+    /// Queues a read index request; issued as soon as the leader may (see [`ReadQueue`]).
+    pub(crate) fn read_index(&mut self, read: PendingRead, stats: &RuntimeStats) {
+        if read.deadline <= Instant::now() {
+            return read.complete(Err(ProposeError::Timeout { shard_id: self.shard_id }), stats);
+        }
+        if self.raw_node.raft.state != StateRole::Leader {
+            return read.complete(Err(self.not_leader()), stats);
+        }
+        self.reads.push_unsent(read);
+        self.issue_reads();
+    }
+
+    /// Hands parked reads to raft once the leader has committed an entry of its term (raft-rs
+    /// ignores a ReadIndex before that).
+    pub(crate) fn issue_reads(&mut self) {
+        if !self.reads.has_unsent()
+            || self.raw_node.raft.state != StateRole::Leader
+            || !self.raw_node.raft.commit_to_current_term()
+        {
+            return;
+        }
+        for read in self.reads.take_unsent() {
+            self.raw_node.read_index(read.context());
+            self.reads.push_in_flight(read);
+        }
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        self.raw_node.has_ready()
+    }
+
+    /// The round's steps before the write, in DESIGN.md's order: take the Ready, send
+    /// `messages()` (a leader sends before persisting), install a snapshot, record read states,
+    /// apply `committed_entries()`. The caller then stages the entries and hard state with
+    /// [`Peer::stage`]. An error is fatal for this replica only.
+    pub(crate) fn handle_ready<S, T>(&mut self, context: &mut PeerContext<'_, S, T>) -> Result<Ready>
+    where
+        S: StateMachine<Output = O>,
+        T: Transport,
+    {
+        let mut ready = self.raw_node.ready();
+        if let Some(soft_state) = ready.ss() {
+            self.on_soft_state(soft_state, context.stats);
+        }
+        self.send(ready.take_messages(), context);
+        if !ready.snapshot().is_empty() {
+            self.install_snapshot(ready.snapshot(), context)?;
+        }
+        for read_state in ready.take_read_states() {
+            self.reads.confirm(&read_state.request_ctx, read_state.index);
+        }
+        self.apply_entries(ready.take_committed_entries(), context)?;
+        Ok(ready)
+    }
+
+    /// Adds this replica's part of the round to the shared `batch`: the new entries, then the
+    /// hard state (entries with or before it), then the log compaction if due. Also used with
+    /// no Ready (`ready = None`) to persist a commit index reported by a `LightReady`. Returns
+    /// whether the batch must be fsynced for this replica.
+    ///
+    /// An error here leaves the shared batch unusable: it is fatal for the runtime.
+    pub(crate) fn stage(
+        &mut self,
+        ready: Option<&Ready>,
+        batch: &mut WriteBatch,
+        config: &RaftConfig,
+        stats: &RuntimeStats,
+    ) -> Result<bool> {
+        let shard_id = self.shard_id;
+        let store = self.raw_node.mut_store();
+        let hard_state = ready.and_then(Ready::hs);
+        if let Some(ready) = ready {
+            store.append(batch, ready.entries()).map_err(RaftError::storage(shard_id))?;
+            bump(&stats.entries_appended, ready.entries().len() as u64);
+        }
+        let commit_index = if let Some(hard_state) = hard_state {
+            store.set_hard_state(batch, hard_state).map_err(RaftError::storage(shard_id))?;
+            hard_state.commit
+        } else if let Some(commit) = self.unpersisted_commit {
+            store.set_commit_index(batch, commit).map_err(RaftError::storage(shard_id))?;
+            commit
+        } else {
+            store.hard_state().commit
+        };
+        self.unpersisted_commit = None;
+        if ready.is_some() {
+            self.maybe_compact(batch, config, commit_index).map_err(RaftError::storage(shard_id))?;
+        }
+        Ok(ready.is_some_and(Ready::must_sync))
+    }
+
+    /// Whether the next round must stage a commit index for this replica even without a Ready.
+    pub(crate) fn has_unpersisted_commit(&self) -> bool {
+        self.unpersisted_commit.is_some()
+    }
+
+    /// The round's batch is written: raft may now see what this replica staged.
+    pub(crate) fn on_persisted(&mut self) {
+        self.raw_node.mut_store().on_persisted();
+    }
+
+    /// The round's steps after the write: send `persisted_messages()` (votes and append
+    /// responses only leave once durable), `advance()`, then the `LightReady`: remember the
+    /// commit index, send its messages, apply its committed entries, `advance_apply()`.
+    /// An error is fatal for this replica only.
+    pub(crate) fn after_persist<S, T>(
+        &mut self,
+        mut ready: Ready,
+        context: &mut PeerContext<'_, S, T>,
+    ) -> Result<()>
+    where
+        S: StateMachine<Output = O>,
+        T: Transport,
+    {
+        self.send(ready.take_persisted_messages(), context);
+        let mut light = self.raw_node.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.unpersisted_commit = Some(commit);
+        }
+        self.send(light.take_messages(), context);
+        self.apply_entries(light.take_committed_entries(), context)?;
+        self.raw_node.advance_apply();
+        Ok(())
+    }
+
+    /// Answers `Timeout` to the proposals and reads whose deadline has passed.
+    pub(crate) fn sweep_expired(&mut self, now: Instant, stats: &RuntimeStats) {
+        self.proposals.fail_expired(now, stats);
+        self.reads.fail_expired(now, stats);
+    }
+
+    /// Answers every pending proposal and read with `error` (runtime or replica stopping).
+    pub(crate) fn fail_all(&mut self, error: &ProposeError, stats: &RuntimeStats) {
+        self.proposals.fail_all(error, stats);
+        self.reads.fail_all(error, stats);
+    }
+
+    pub(crate) fn status(&self) -> ShardStatus {
+        let raft = &self.raw_node.raft;
+        let store = self.raw_node.store();
+        let (truncated_index, _) = store.truncated();
+        ShardStatus {
+            shard_id: self.shard_id,
+            node_id: self.node_id,
+            role: raft.state.into(),
+            leader_id: known_leader(raft.leader_id),
+            term: raft.term,
+            commit_index: raft.raft_log.committed,
+            applied_index: self.applied_index,
+            first_index: truncated_index + 1,
+            last_index: raft::Storage::last_index(store).unwrap_or(truncated_index),
+            voters: store.conf_state().voters.clone(),
+            learners: store.conf_state().learners.clone(),
+            pending_proposals: self.proposals.len(),
+            pending_reads: self.reads.len(),
+        }
+    }
+
+    fn not_leader(&self) -> ProposeError {
+        ProposeError::NotLeader {
+            shard_id: self.shard_id,
+            leader_hint: known_leader(self.raw_node.raft.leader_id),
+        }
+    }
+
+    /// Why raft refused a proposal while this replica is leader.
+    fn refusal(&self) -> ProposeError {
+        let raft = &self.raw_node.raft;
+        if let Some(transferee) = raft.lead_transferee {
+            return ProposeError::NotLeader { shard_id: self.shard_id, leader_hint: Some(transferee) };
+        }
+        if raft.state != StateRole::Leader || raft.prs().get(self.node_id).is_none() {
+            return self.not_leader();
+        }
+        ProposeError::Busy { shard_id: self.shard_id }
+    }
+
+    fn on_soft_state(&mut self, soft_state: &SoftState, stats: &RuntimeStats) {
+        let is_leader = soft_state.raft_state == StateRole::Leader;
+        let term = self.raw_node.raft.term;
+        if is_leader && !self.was_leader {
+            info!(shard_id = self.shard_id, term, "became leader");
+        } else if !is_leader && self.was_leader {
+            let leader_hint = known_leader(soft_state.leader_id);
+            info!(shard_id = self.shard_id, term, ?leader_hint, "lost leadership");
+            let error = ProposeError::NotLeader { shard_id: self.shard_id, leader_hint };
+            self.proposals.fail_all(&error, stats);
+            self.reads.fail_unconfirmed(&error, stats);
+        }
+        self.was_leader = is_leader;
+    }
+
+    fn send<S, T: Transport>(&self, messages: Vec<Message>, context: &PeerContext<'_, S, T>) {
+        if messages.is_empty() {
+            return;
+        }
+        bump(&context.stats.messages_sent, messages.len() as u64);
+        let shard_id = self.shard_id;
+        context
+            .transport
+            .send(messages.into_iter().map(|message| ShardMessage { shard_id, message }).collect());
+    }
+
+    /// Writes a received snapshot's metadata and the state machine's data in one fsynced batch.
+    fn install_snapshot<S, T>(
+        &mut self,
+        snapshot: &Snapshot,
+        context: &mut PeerContext<'_, S, T>,
+    ) -> Result<()>
+    where
+        S: StateMachine<Output = O>,
+    {
+        let shard_id = self.shard_id;
+        let metadata = snapshot.get_metadata();
+        let mut batch = WriteBatch::new();
+        let store = self.raw_node.mut_store();
+        store.apply_snapshot(&mut batch, metadata).map_err(RaftError::storage(shard_id))?;
+        context
+            .state_machine
+            .install_snapshot(shard_id, metadata.index, metadata.term, snapshot.get_data(), &mut batch)
+            .map_err(|source| RaftError::StateMachine { shard_id, index: metadata.index, source })?;
+        write_and_persist(store, &batch)?;
+        self.applied_index = metadata.index;
+        info!(shard_id, index = metadata.index, term = metadata.term, "installed snapshot");
+        Ok(())
+    }
+
+    /// Applies committed entries in order, each in its own write (effects and apply index
+    /// together), and answers the proposals and reads they complete.
+    fn apply_entries<S, T>(&mut self, entries: Vec<Entry>, context: &mut PeerContext<'_, S, T>) -> Result<()>
+    where
+        S: StateMachine<Output = O>,
+    {
+        let shard_id = self.shard_id;
+        for entry in entries {
+            let (index, term) = (entry.index, entry.term);
+            if index <= self.applied_index {
+                // raft restarts from the apply index, so this never happens; never re-apply.
+                warn!(
+                    shard_id,
+                    index,
+                    applied_index = self.applied_index,
+                    "skipped an already applied entry"
+                );
+                continue;
+            }
+            let batch = &mut *context.apply_batch;
+            let state_machine_error = |source| RaftError::StateMachine { shard_id, index, source };
+            let output = match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.get_data().is_empty() => {
+                    context
+                        .state_machine
+                        .record_applied(shard_id, index, term, batch)
+                        .map_err(state_machine_error)?;
+                    None
+                }
+                EntryType::EntryNormal => {
+                    let committed = CommittedEntry { index, term, data: entry.get_data() };
+                    Some(
+                        context
+                            .state_machine
+                            .apply(shard_id, committed, batch)
+                            .map_err(state_machine_error)?,
+                    )
+                }
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    self.apply_conf_change(&entry, batch)?;
+                    context
+                        .state_machine
+                        .record_applied(shard_id, index, term, batch)
+                        .map_err(state_machine_error)?;
+                    None
+                }
+            };
+            if !batch.is_empty() {
+                let written = self.raw_node.store().engine().write(batch, WriteOptions::NO_SYNC);
+                batch.clear();
+                written.map_err(RaftError::storage(shard_id))?;
+                bump(&context.stats.apply_writes, 1);
+            }
+            // A conf change staged the new conf state in the batch just written.
+            self.raw_node.mut_store().on_persisted();
+            self.applied_index = index;
+            bump(&context.stats.entries_applied, 1);
+
+            if let Some(proposal) = self.proposals.take_applied(index, term, context.stats) {
+                let result = output.ok_or(ProposeError::Dropped { shard_id, index, term });
+                proposal.complete(result, context.stats);
+            }
+        }
+        self.reads.complete_applied(self.applied_index, context.stats);
+        Ok(())
+    }
+
+    /// Applies a committed membership change to raft and stages the new conf state in `batch`.
+    fn apply_conf_change(&mut self, entry: &Entry, batch: &mut WriteBatch) -> Result<()> {
+        let (shard_id, index) = (self.shard_id, entry.index);
+        let corrupt = |error: protobuf::ProtobufError| RaftError::CorruptEntry {
+            shard_id,
+            index,
+            reason: error.to_string(),
+        };
+        let conf_state = if entry.get_entry_type() == EntryType::EntryConfChange {
+            let change = ConfChange::parse_from_bytes(entry.get_data()).map_err(corrupt)?;
+            self.raw_node.apply_conf_change(&change)
+        } else {
+            let change = ConfChangeV2::parse_from_bytes(entry.get_data()).map_err(corrupt)?;
+            self.raw_node.apply_conf_change(&change)
+        }
+        .map_err(RaftError::raft(shard_id))?;
+        self.raw_node.mut_store().set_conf_state(batch, &conf_state).map_err(RaftError::storage(shard_id))?;
+        info!(shard_id, index, voters = ?conf_state.voters, learners = ?conf_state.learners, "membership changed");
+        Ok(())
+    }
+
+    /// Stages log compaction up to `applied − compact_keep_entries` once more than
+    /// `compact_threshold_entries` applied entries are in the log. Never past the commit index
+    /// staged in this batch, and on a leader never past what a follower still needs (snapshots
+    /// are not streamed yet, so a follower behind the compaction point could not catch up).
+    fn maybe_compact(
+        &mut self,
+        batch: &mut WriteBatch,
+        config: &RaftConfig,
+        commit_index: u64,
+    ) -> pulse_storage::Result<()> {
+        let (truncated_index, _) = self.raw_node.store().truncated();
+        let first_index = truncated_index + 1;
+        if self.applied_index.saturating_sub(first_index) <= config.compact_threshold_entries {
+            return Ok(());
+        }
+        let mut compact_index =
+            self.applied_index.saturating_sub(config.compact_keep_entries).min(commit_index);
+        if self.raw_node.raft.state == StateRole::Leader {
+            for (id, progress) in self.raw_node.raft.prs().iter() {
+                if *id != self.node_id {
+                    compact_index = compact_index.min(progress.matched);
+                }
+            }
+        }
+        if compact_index < first_index {
+            return Ok(());
+        }
+        self.raw_node.mut_store().compact(batch, compact_index)?;
+        debug!(
+            shard_id = self.shard_id,
+            compact_index,
+            applied_index = self.applied_index,
+            "log compaction staged"
+        );
+        Ok(())
+    }
+}
+
+/// raft's leader id, `None` for raft's "no leader" (0).
+fn known_leader(leader_id: u64) -> Option<u64> {
+    (leader_id != raft::INVALID_ID).then_some(leader_id)
+}
+
+fn same_members(stored: &[u64], given: &[u64]) -> bool {
+    let mut stored = stored.to_vec();
+    let mut given = given.to_vec();
+    stored.sort_unstable();
+    given.sort_unstable();
+    stored == given
+}

@@ -1,0 +1,341 @@
+//! [`ReadyLoop`]: the body of the Ready loop thread — inputs, ticks, and the batched round.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+use pulse_storage::{StorageEngine, WriteBatch, WriteOptions};
+use tracing::{debug, error, info};
+
+use crate::command::Command;
+use crate::config::RaftConfig;
+use crate::error::{ProposeError, RaftError, Result};
+use crate::peer::{Peer, PeerContext};
+use crate::proposal::answer;
+use crate::raft_logger::raft_logger;
+use crate::read_queue::{PendingRead, answer_read};
+use crate::state_machine::StateMachine;
+use crate::stats::{RuntimeStats, bump};
+use crate::transport::{ShardMessage, Transport};
+
+/// Everything the Ready loop thread owns: the replicas, the state machine, the transport.
+pub(crate) struct ReadyLoop<E: StorageEngine, S: StateMachine, T: Transport> {
+    node_id: u64,
+    config: RaftConfig,
+    engine: E,
+    state_machine: S,
+    transport: T,
+    stats: Arc<RuntimeStats>,
+    inbox: Receiver<Command<S::Output>>,
+    /// Ordered by shard id, so rounds handle shards in a stable order.
+    peers: BTreeMap<u64, Peer<E, S::Output>>,
+    /// Shards whose replica stopped after a fatal error: requests get `ReplicaFailed`.
+    failed: BTreeSet<u64>,
+    logger: slog::Logger,
+    /// The round's batch: entries, hard states and compactions of every shard. Reused.
+    log_batch: WriteBatch,
+    /// The batch of one applied entry. Reused.
+    apply_batch: WriteBatch,
+    /// Source of proposal and read ids.
+    next_request_id: u64,
+}
+
+impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
+    pub(crate) fn new(
+        node_id: u64,
+        config: RaftConfig,
+        engine: E,
+        state_machine: S,
+        transport: T,
+        stats: Arc<RuntimeStats>,
+        inbox: Receiver<Command<S::Output>>,
+    ) -> Self {
+        ReadyLoop {
+            node_id,
+            config,
+            engine,
+            state_machine,
+            transport,
+            stats,
+            inbox,
+            peers: BTreeMap::new(),
+            failed: BTreeSet::new(),
+            logger: raft_logger().new(slog::o!("node_id" => node_id)),
+            log_batch: WriteBatch::new(),
+            apply_batch: WriteBatch::new(),
+            next_request_id: 1,
+        }
+    }
+
+    /// Runs until `Shutdown`, the last handle dropping, or a fatal error (returned). Every
+    /// pending request is answered `Stopped` on the way out.
+    pub(crate) fn run(mut self) -> Result<()> {
+        info!(node_id = self.node_id, "raft ready loop started");
+        let tick_interval = Duration::from_millis(self.config.tick_interval_ms);
+        let mut next_tick = Instant::now() + tick_interval;
+        let result = loop {
+            if self.collect_inputs(next_tick) == Flow::Stop {
+                break Ok(());
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                for peer in self.peers.values_mut() {
+                    peer.tick();
+                }
+                next_tick = now + tick_interval;
+            }
+            if let Err(error) = self.round() {
+                break Err(error);
+            }
+        };
+        match &result {
+            Ok(()) => info!(node_id = self.node_id, "raft ready loop stopped"),
+            Err(error) => error!(node_id = self.node_id, %error, "raft ready loop stopped by a fatal error"),
+        }
+        for peer in self.peers.values_mut() {
+            peer.fail_all(&ProposeError::Stopped, &self.stats);
+        }
+        while let Ok(command) = self.inbox.try_recv() {
+            self.reject(command);
+        }
+        result
+    }
+
+    /// Waits for the first input until `next_tick` (not at all if a replica already has more
+    /// to do: raft caps the committed entries of one Ready), then takes what else is queued, up
+    /// to `max_inputs_per_round`: a burst of proposals shares one round, hence one fsync.
+    fn collect_inputs(&mut self, next_tick: Instant) -> Flow {
+        let wait = if self.peers.values().any(Peer::has_ready) {
+            Duration::ZERO
+        } else {
+            next_tick.saturating_duration_since(Instant::now())
+        };
+        match self.inbox.recv_timeout(wait) {
+            Ok(command) => {
+                if self.handle(command) == Flow::Stop {
+                    return Flow::Stop;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => return Flow::Continue,
+            Err(RecvTimeoutError::Disconnected) => return Flow::Stop,
+        }
+        for _ in 1..self.config.max_inputs_per_round {
+            match self.inbox.try_recv() {
+                Ok(command) => {
+                    if self.handle(command) == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Flow::Stop,
+            }
+        }
+        Flow::Continue
+    }
+
+    fn handle(&mut self, command: Command<S::Output>) -> Flow {
+        match command {
+            Command::Propose { shard_id, data, deadline, reply } => {
+                let id = self.next_id();
+                match self.peers.get_mut(&shard_id) {
+                    Some(peer) => peer.propose(id, data, deadline, reply, &self.stats),
+                    None => answer(reply, Err(self.missing_shard(shard_id)), &self.stats),
+                }
+            }
+            Command::ReadIndex { shard_id, deadline, reply } => {
+                let read = PendingRead::new(self.next_id(), deadline, reply);
+                match self.peers.get_mut(&shard_id) {
+                    Some(peer) => peer.read_index(read, &self.stats),
+                    None => read.complete(Err(self.missing_shard(shard_id)), &self.stats),
+                }
+            }
+            Command::Step(messages) => self.step(messages),
+            Command::AddShard { shard_id, voters, reply } => {
+                let _ = reply.send(self.add_shard(shard_id, &voters));
+            }
+            Command::Campaign { shard_id, reply } => {
+                let _ = reply.send(self.peer_mut(shard_id).and_then(Peer::campaign));
+            }
+            Command::TransferLeader { shard_id, to, reply } => {
+                let _ = reply.send(self.peer_mut(shard_id).map(|peer| peer.transfer_leader(to)));
+            }
+            Command::Status { shard_id, reply } => {
+                let _ = reply.send(self.peer_mut(shard_id).map(|peer| peer.status()));
+            }
+            Command::Shutdown => return Flow::Stop,
+        }
+        Flow::Continue
+    }
+
+    fn step(&mut self, messages: Vec<ShardMessage>) {
+        for ShardMessage { shard_id, message } in messages {
+            match self.peers.get_mut(&shard_id) {
+                Some(peer) => peer.step(message),
+                // Creating replicas on demand (a leader adding this node) comes with issue 5.
+                None => {
+                    debug!(shard_id, from = message.from, "dropped a message for a shard not hosted here")
+                }
+            }
+        }
+    }
+
+    fn add_shard(&mut self, shard_id: u64, voters: &[u64]) -> Result<()> {
+        if self.peers.contains_key(&shard_id) {
+            return Err(RaftError::ShardExists { shard_id });
+        }
+        let peer = Peer::open(
+            self.node_id,
+            shard_id,
+            voters,
+            self.engine.clone(),
+            &self.config,
+            &mut self.state_machine,
+            &self.logger,
+        )?;
+        self.failed.remove(&shard_id);
+        self.peers.insert(shard_id, peer);
+        Ok(())
+    }
+
+    /// One round over every replica with something to do, in DESIGN.md's Ready order:
+    ///
+    /// 1. per replica: issue parked reads; take the Ready; send `messages()`; install a
+    ///    snapshot; apply `committed_entries()`; stage `entries()` and `hs()` (and a compaction)
+    ///    in the shared batch;
+    /// 2. write the shared batch once, fsynced if any replica needs it (group commit);
+    /// 3. per replica: `on_persisted`; send `persisted_messages()`; `advance()`; handle the
+    ///    `LightReady` (commit index, messages, committed entries); `advance_apply()`;
+    /// 4. answer `Timeout` to expired proposals and reads.
+    ///
+    /// A replica's own failure (apply, conf change, snapshot) stops that replica; a failure to
+    /// stage or write the shared batch is returned and stops the runtime.
+    fn round(&mut self) -> Result<()> {
+        bump(&self.stats.rounds, 1);
+        let mut failures = Vec::new();
+        {
+            let ReadyLoop {
+                config,
+                engine,
+                state_machine,
+                transport,
+                stats,
+                peers,
+                log_batch,
+                apply_batch,
+                ..
+            } = self;
+            let mut context = PeerContext { state_machine, transport: &*transport, stats, apply_batch };
+
+            log_batch.clear();
+            let mut must_sync = false;
+            let mut readies = Vec::new();
+            for (&shard_id, peer) in peers.iter_mut() {
+                peer.issue_reads();
+                if !peer.has_ready() {
+                    if peer.has_unpersisted_commit() {
+                        peer.stage(None, log_batch, config, context.stats)?;
+                    }
+                    continue;
+                }
+                match peer.handle_ready(&mut context) {
+                    Ok(ready) => {
+                        must_sync |= peer.stage(Some(&ready), log_batch, config, context.stats)?;
+                        readies.push((shard_id, ready));
+                    }
+                    Err(error) => failures.push((shard_id, error)),
+                }
+            }
+            // A failed replica staged nothing; drop it before anything else touches it.
+            for (shard_id, _) in &failures {
+                peers.remove(shard_id);
+            }
+
+            if !log_batch.is_empty() {
+                let options = if must_sync { WriteOptions::SYNC } else { WriteOptions::NO_SYNC };
+                engine
+                    .write(log_batch, options)
+                    .map_err(|source| RaftError::Storage { shard_id: None, source })?;
+                bump(&context.stats.log_writes, 1);
+                if must_sync {
+                    bump(&context.stats.log_fsyncs, 1);
+                }
+            }
+            for peer in peers.values_mut() {
+                peer.on_persisted();
+            }
+
+            for (shard_id, ready) in readies {
+                let Some(peer) = peers.get_mut(&shard_id) else { continue };
+                if let Err(error) = peer.after_persist(ready, &mut context) {
+                    failures.push((shard_id, error));
+                }
+            }
+
+            let now = Instant::now();
+            for peer in peers.values_mut() {
+                peer.sweep_expired(now, context.stats);
+            }
+        }
+        for (shard_id, error) in failures {
+            self.fail_replica(shard_id, error);
+        }
+        Ok(())
+    }
+
+    /// Stops a replica after a fatal error: it is dropped (its durable state stays for a later
+    /// `add_shard` after repair), its requests fail, and new ones get `ReplicaFailed`.
+    fn fail_replica(&mut self, shard_id: u64, error: RaftError) {
+        error!(node_id = self.node_id, shard_id, %error, "replica failed and is stopped");
+        if let Some(mut peer) = self.peers.remove(&shard_id) {
+            peer.fail_all(&ProposeError::ReplicaFailed { shard_id }, &self.stats);
+        }
+        self.failed.insert(shard_id);
+        bump(&self.stats.replicas_failed, 1);
+    }
+
+    fn peer_mut(&mut self, shard_id: u64) -> Result<&mut Peer<E, S::Output>> {
+        if self.failed.contains(&shard_id) {
+            return Err(RaftError::ReplicaFailed { shard_id });
+        }
+        self.peers.get_mut(&shard_id).ok_or(RaftError::UnknownShard { shard_id })
+    }
+
+    fn missing_shard(&self, shard_id: u64) -> ProposeError {
+        if self.failed.contains(&shard_id) {
+            ProposeError::ReplicaFailed { shard_id }
+        } else {
+            ProposeError::UnknownShard { shard_id }
+        }
+    }
+
+    /// Answers a command that arrived after the loop stopped.
+    fn reject(&self, command: Command<S::Output>) {
+        match command {
+            Command::Propose { reply, .. } => answer(reply, Err(ProposeError::Stopped), &self.stats),
+            Command::ReadIndex { reply, .. } => answer_read(reply, Err(ProposeError::Stopped), &self.stats),
+            Command::AddShard { reply, .. }
+            | Command::Campaign { reply, .. }
+            | Command::TransferLeader { reply, .. } => {
+                let _ = reply.send(Err(RaftError::Stopped));
+            }
+            Command::Status { reply, .. } => {
+                let _ = reply.send(Err(RaftError::Stopped));
+            }
+            Command::Step(_) | Command::Shutdown => {}
+        }
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        id
+    }
+}
+
+/// Whether the loop goes on after an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}

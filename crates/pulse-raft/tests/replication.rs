@@ -1,0 +1,193 @@
+//! Three runtimes over a `LocalNetwork`, one shard with three voters: election, replication,
+//! redirection of proposals sent to a follower, and an isolated leader's proposals.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{RecordingStateMachine, eventually, far_deadline, stored_commands, test_config, within};
+use pulse_raft::{LocalNetwork, ProposeError, RaftConfig, RaftRuntime, RuntimeHandle, ShardRole};
+use pulse_storage::MemoryEngine;
+
+const SHARD: u64 = 1;
+const NODES: [u64; 3] = [1, 2, 3];
+
+struct Cluster {
+    network: LocalNetwork,
+    nodes: Vec<(RuntimeHandle<u64>, MemoryEngine)>,
+}
+
+impl Cluster {
+    /// Three runtimes hosting SHARD, node 1 elected by an explicit campaign.
+    async fn start(config: RaftConfig) -> Cluster {
+        let network = LocalNetwork::new();
+        let mut nodes = Vec::new();
+        for node_id in NODES {
+            let engine = MemoryEngine::new();
+            let state_machine = RecordingStateMachine::new(engine.clone());
+            let handle = RaftRuntime::start(
+                node_id,
+                config.clone(),
+                engine.clone(),
+                state_machine,
+                network.transport(node_id),
+            )
+            .unwrap();
+            network.register(&handle);
+            within("add shard", handle.add_shard(SHARD, NODES.to_vec())).await.unwrap();
+            nodes.push((handle, engine));
+        }
+        let cluster = Cluster { network, nodes };
+        within("campaign", cluster.handle(1).campaign(SHARD)).await.unwrap();
+        eventually("node 1 leads", || async {
+            let status = cluster.handle(1).shard_status(SHARD).await.unwrap();
+            (status.role == ShardRole::Leader).then_some(())
+        })
+        .await;
+        cluster
+    }
+
+    fn handle(&self, node_id: u64) -> &RuntimeHandle<u64> {
+        &self.nodes[(node_id - 1) as usize].0
+    }
+
+    fn engine(&self, node_id: u64) -> &MemoryEngine {
+        &self.nodes[(node_id - 1) as usize].1
+    }
+
+    /// The node that currently leads SHARD, if any.
+    async fn leader(&self) -> Option<u64> {
+        for node_id in NODES {
+            let status = self.handle(node_id).shard_status(SHARD).await.ok()?;
+            if status.role == ShardRole::Leader {
+                return Some(node_id);
+            }
+        }
+        None
+    }
+
+    fn shutdown(&self) {
+        for (handle, _) in &self.nodes {
+            handle.shutdown().unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_leader_replicates_to_every_node_and_followers_redirect() {
+    let cluster = Cluster::start(test_config()).await;
+    let mut last = 0;
+    for i in 0..10u8 {
+        last = within("propose", cluster.handle(1).propose(SHARD, vec![i], far_deadline())).await.unwrap();
+    }
+
+    for node_id in NODES {
+        eventually("followers apply", || async {
+            let status = cluster.handle(node_id).shard_status(SHARD).await.unwrap();
+            (status.applied_index >= last).then_some(())
+        })
+        .await;
+    }
+    let leader_state = stored_commands(cluster.engine(1), SHARD);
+    assert_eq!(leader_state.len(), 10);
+    for node_id in [2, 3] {
+        assert_eq!(stored_commands(cluster.engine(node_id), SHARD), leader_state, "node {node_id} diverged");
+        let status = within("status", cluster.handle(node_id).shard_status(SHARD)).await.unwrap();
+        assert_eq!((status.role, status.leader_id), (ShardRole::Follower, Some(1)));
+    }
+
+    let redirected = within("propose", cluster.handle(2).propose(SHARD, b"x".to_vec(), far_deadline())).await;
+    assert_eq!(redirected, Err(ProposeError::NotLeader { shard_id: SHARD, leader_hint: Some(1) }));
+    let read = within("read", cluster.handle(3).read_index(SHARD, far_deadline())).await;
+    assert_eq!(read, Err(ProposeError::NotLeader { shard_id: SHARD, leader_hint: Some(1) }));
+    let read_index = within("read", cluster.handle(1).read_index(SHARD, far_deadline())).await.unwrap();
+    assert!(read_index >= last);
+    assert!(cluster.network.delivered_messages() > 0);
+    cluster.shutdown();
+}
+
+#[tokio::test]
+async fn an_isolated_leader_times_out_proposals_and_fails_them_on_shutdown() {
+    let cluster = Cluster::start(test_config()).await;
+    within("propose", cluster.handle(1).propose(SHARD, b"before".to_vec(), far_deadline())).await.unwrap();
+
+    cluster.network.isolate(1);
+    // The election timeout is 1 s, so the leader keeps believing it leads while these wait.
+    let short =
+        cluster.handle(1).propose(SHARD, b"short".to_vec(), Instant::now() + Duration::from_millis(100));
+    let long = cluster.handle(1).propose(SHARD, b"long".to_vec(), far_deadline());
+    assert_eq!(within("propose", short).await, Err(ProposeError::Timeout { shard_id: SHARD }));
+    cluster.handle(1).shutdown().unwrap();
+    assert_eq!(within("propose", long).await, Err(ProposeError::Stopped));
+    assert!(cluster.network.dropped_messages() > 0);
+
+    // Neither reached a quorum: no follower applied them.
+    for node_id in [2, 3] {
+        let stored = stored_commands(cluster.engine(node_id), SHARD);
+        assert!(stored.iter().all(|(_, data)| data != b"short" && data != b"long"), "{stored:?}");
+    }
+    cluster.shutdown();
+}
+
+#[tokio::test]
+async fn leadership_moves_with_a_transfer_and_proposals_follow_it() {
+    let cluster = Cluster::start(test_config()).await;
+    within("propose", cluster.handle(1).propose(SHARD, b"on 1".to_vec(), far_deadline())).await.unwrap();
+    within("transfer", cluster.handle(1).transfer_leader(SHARD, 2)).await.unwrap();
+    eventually("node 2 leads", || async { (cluster.leader().await == Some(2)).then_some(()) }).await;
+
+    let refused = within("propose", cluster.handle(1).propose(SHARD, b"x".to_vec(), far_deadline())).await;
+    assert_eq!(refused, Err(ProposeError::NotLeader { shard_id: SHARD, leader_hint: Some(2) }));
+    let index =
+        within("propose", cluster.handle(2).propose(SHARD, b"on 2".to_vec(), far_deadline())).await.unwrap();
+    for node_id in NODES {
+        eventually("every node applies", || async {
+            let status = cluster.handle(node_id).shard_status(SHARD).await.unwrap();
+            (status.applied_index >= index).then_some(())
+        })
+        .await;
+    }
+    let expected = stored_commands(cluster.engine(2), SHARD);
+    assert_eq!(expected.iter().map(|(_, data)| data.as_slice()).collect::<Vec<_>>(), [&b"on 1"[..], b"on 2"]);
+    for node_id in [1, 3] {
+        assert_eq!(stored_commands(cluster.engine(node_id), SHARD), expected);
+    }
+    cluster.shutdown();
+}
+
+#[tokio::test]
+async fn a_deposed_leader_fails_its_pending_proposals_with_not_leader() {
+    // Short election timeout (300 ms): the isolated leader steps down (check_quorum) and the
+    // others elect a new leader by themselves.
+    let config = RaftConfig { election_ticks: 30, ..test_config() };
+    let cluster = Cluster::start(config).await;
+    within("propose", cluster.handle(1).propose(SHARD, b"before".to_vec(), far_deadline())).await.unwrap();
+
+    cluster.network.isolate(1);
+    let pending = cluster.handle(1).propose(SHARD, b"orphan".to_vec(), far_deadline());
+    let error = within("propose", pending).await.unwrap_err();
+    assert!(matches!(error, ProposeError::NotLeader { shard_id: SHARD, .. }), "{error}");
+    let new_leader =
+        eventually("a new leader", || async { cluster.leader().await.filter(|&leader| leader != 1) }).await;
+
+    cluster.network.heal();
+    let index =
+        within("propose", cluster.handle(new_leader).propose(SHARD, b"after".to_vec(), far_deadline()))
+            .await
+            .unwrap();
+    eventually("node 1 catches up", || async {
+        let status = cluster.handle(1).shard_status(SHARD).await.unwrap();
+        (status.applied_index >= index).then_some(())
+    })
+    .await;
+    for node_id in NODES {
+        let stored: Vec<Vec<u8>> =
+            stored_commands(cluster.engine(node_id), SHARD).into_iter().map(|(_, data)| data).collect();
+        assert_eq!(
+            stored,
+            [b"before".to_vec(), b"after".to_vec()],
+            "node {node_id}: the orphan never applies"
+        );
+    }
+    cluster.shutdown();
+}
