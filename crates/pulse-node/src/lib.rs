@@ -1,5 +1,38 @@
-//! # pulse-node
+//! # pulse-node — the shard state machine
 //!
-//! The shard state machine and the storage-node services. Arrives with issue 3.
+//! A data shard owns a range of the customer hash space. Its raft log carries
+//! [`ShardCommand`]s; applying one, in log order, on every replica, changes:
 //!
-//! This crate is part of the workspace layout of DESIGN.md section 5 and holds no code yet.
+//! ```text
+//!  CF state      h | customer_id          → StoredCustomer (next timer + CustomerState)
+//!                h | customer_id | 0xFF   → RecentEventIds (deduplication window)
+//!  CF index      dimension | segment | 0x00 | customer_id → since_ms
+//!  CF timers     shard | due_ms | h | customer_id         → ()
+//!  CF changelog  shard | raft_index | seq                 → Transition
+//!  CF meta       shard | 0x01 → apply index;  shard | 0x02 → config + segment definitions
+//! ```
+//!
+//! all in ONE write batch per entry, together with the apply index, so a crash between entries
+//! never leaves half an entry applied and restarting never applies an entry twice.
+//!
+//! ## Layout
+//! - [`ShardCommand`]: what an entry says, and its wire encoding (`pulse.internal.v1`).
+//! - `keys`: the key codecs above.
+//! - `stored_customer`: the value of a customer's state key.
+//! - [`ShardStateMachine`]: apply an entry; the read side (activity at any `as_of`).
+//! - [`NodeStateMachine`]: the node's shards behind pulse-raft's `StateMachine`.
+//! - [`NodeError`]: what can fail.
+
+mod command;
+mod error;
+mod keys;
+mod node_state_machine;
+mod shard;
+mod stored_customer;
+
+pub use command::{ApplyOutput, ShardCommand};
+pub use error::{NodeError, Result};
+pub use keys::{ShardRange, changelog_prefix, index_segment_prefix};
+pub use node_state_machine::NodeStateMachine;
+pub use shard::{ChangelogEntry, ShardConfig, ShardStateMachine};
+pub use stored_customer::StoredCustomer;

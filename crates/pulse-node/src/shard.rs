@@ -1,0 +1,438 @@
+//! [`ShardStateMachine`]: applies a shard's committed entries and serves its reads.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use prost::Message;
+use pulse_proto::v1;
+use pulse_scoring::{
+    Cause, CustomerActivity, Dimension, Event, RecentEventIds, RuleSet, ScoringConfig, SegmentDefinition,
+    Transition, next_reevaluation_ms, score,
+};
+use pulse_storage::{
+    ColumnFamily, StorageEngine, WriteBatch, WriteOptions, customer_hash, prefix_upper_bound, state_key,
+};
+use tracing::{debug, warn};
+
+use crate::command::{ApplyOutput, ShardCommand};
+use crate::error::{NodeError, Result};
+use crate::keys::{
+    ShardRange, apply_index_key, changelog_key, changelog_prefix, config_key, event_ids_key, index_key,
+    index_segment_prefix, parse_changelog_key, parse_timer_key, timer_key, timers_prefix,
+};
+use crate::stored_customer::StoredCustomer;
+
+/// Identity of a shard replica's state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardConfig {
+    /// The shard (raft group) id.
+    pub shard_id: u64,
+    /// The hash range it owns.
+    pub range: ShardRange,
+}
+
+/// The state machine of one shard replica over a node's storage engine.
+///
+/// `apply` is deterministic: the same entries in the same order give byte-identical storage on
+/// every replica. Every entry is written as one batch including the apply index.
+pub struct ShardStateMachine<E> {
+    shard: ShardConfig,
+    engine: E,
+    config: ScoringConfig,
+    segments: Vec<SegmentDefinition>,
+    rules: RuleSet,
+    applied_index: u64,
+}
+
+/// A transition as recorded in the changelog, with its cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangelogEntry {
+    /// Raft index of the entry that caused it.
+    pub raft_index: u64,
+    /// Position among the transitions of that entry.
+    pub seq: u32,
+    /// The transition.
+    pub transition: v1::Transition,
+}
+
+impl<E: StorageEngine> ShardStateMachine<E> {
+    /// Opens the state machine of `shard`, recovering its apply index and config from `meta`.
+    pub fn open(engine: E, shard: ShardConfig) -> Result<Self> {
+        let applied_index = match engine.get(ColumnFamily::Meta, &apply_index_key(shard.shard_id))? {
+            Some(raw) => u64::from_be_bytes(raw.as_slice().try_into().map_err(|_| NodeError::Corrupt {
+                what: "apply index",
+                reason: format!("{} bytes", raw.len()),
+            })?),
+            None => 0,
+        };
+        let mut machine = Self {
+            shard,
+            engine,
+            config: ScoringConfig::default(),
+            segments: Vec::new(),
+            rules: RuleSet::default(),
+            applied_index,
+        };
+        if let Some(raw) = machine.engine.get(ColumnFamily::Meta, &config_key(shard.shard_id))?
+            && let ShardCommand::SetConfig { config, segments } = ShardCommand::decode(&raw)?
+        {
+            machine.install_config(*config, segments)?;
+        }
+        Ok(machine)
+    }
+
+    /// Index of the last applied entry (0 before the first).
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    /// The scoring config in force.
+    pub fn config(&self) -> &ScoringConfig {
+        &self.config
+    }
+
+    /// The custom segment definitions in force.
+    pub fn segments(&self) -> &[SegmentDefinition] {
+        &self.segments
+    }
+
+    /// The shard's identity.
+    pub fn shard(&self) -> ShardConfig {
+        self.shard
+    }
+
+    /// Applies the entry at `index` and writes its batch (without fsync: the raft log is the
+    /// durable record, and a lost apply batch is re-applied from it). For callers that own the
+    /// engine's writes; the raft runtime uses [`Self::apply_to`].
+    pub fn apply(&mut self, index: u64, data: &[u8]) -> Result<ApplyOutput> {
+        let mut batch = WriteBatch::new();
+        let output = self.apply_to(index, data, &mut batch)?;
+        self.engine.write(&batch, WriteOptions { sync: false })?;
+        Ok(output)
+    }
+
+    /// Adds the effects of the entry at `index` (payload `data`; empty for raft's own no-op
+    /// entries) and the new apply index to `batch`, which the caller must write before the next
+    /// entry is applied. Entries at or below the apply index are skipped, so a replay after a
+    /// crash is harmless.
+    pub fn apply_to(&mut self, index: u64, data: &[u8], batch: &mut WriteBatch) -> Result<ApplyOutput> {
+        if index <= self.applied_index {
+            debug!(
+                shard_id = self.shard.shard_id,
+                index,
+                applied = self.applied_index,
+                "entry already applied"
+            );
+            return Ok(ApplyOutput::Nothing);
+        }
+        let output = if data.is_empty() {
+            ApplyOutput::Nothing
+        } else {
+            match ShardCommand::decode(data)? {
+                ShardCommand::Ingest { arrival_ms, events } => {
+                    ApplyOutput::Ingest { applied: self.apply_ingest(batch, index, arrival_ms, &events)? }
+                }
+                ShardCommand::Tick { now_ms, max_customers } => {
+                    self.apply_tick(batch, index, now_ms, max_customers)?
+                }
+                ShardCommand::DeleteCustomer { customer_id } => {
+                    ApplyOutput::Deleted { existed: self.apply_delete(batch, &customer_id)? }
+                }
+                ShardCommand::SetConfig { config, segments } => {
+                    batch.put(ColumnFamily::Meta, &config_key(self.shard.shard_id), data);
+                    self.install_config(*config, segments)?;
+                    ApplyOutput::ConfigSet
+                }
+            }
+        };
+        self.record_applied(index, batch);
+        Ok(output)
+    }
+
+    /// Adds the apply index `index` to `batch` for an entry without a command (raft's empty
+    /// entry of a new term, a membership change).
+    pub fn record_applied(&mut self, index: u64, batch: &mut WriteBatch) {
+        batch.put(ColumnFamily::Meta, &apply_index_key(self.shard.shard_id), &index.to_be_bytes());
+        self.applied_index = self.applied_index.max(index);
+    }
+
+    fn install_config(&mut self, config: ScoringConfig, segments: Vec<SegmentDefinition>) -> Result<()> {
+        self.rules = RuleSet::compile(&segments)?;
+        self.config = config;
+        self.segments = segments;
+        Ok(())
+    }
+
+    fn apply_ingest(
+        &mut self,
+        batch: &mut WriteBatch,
+        index: u64,
+        arrival_ms: i64,
+        events: &[Event],
+    ) -> Result<Vec<bool>> {
+        let mut applied = vec![false; events.len()];
+        // BTreeMap: customers in a deterministic order, so changelog sequence numbers agree.
+        let mut by_customer: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (position, event) in events.iter().enumerate() {
+            by_customer.entry(event.customer_id.as_str()).or_default().push(position);
+        }
+        let mut seq = 0u32;
+        for (customer_id, positions) in by_customer {
+            let hash = customer_hash(customer_id);
+            if !self.shard.range.contains(hash) {
+                // The proposer routes by hash; reaching here is a routing bug. Skipping keeps
+                // replicas identical, and the client sees the events as not applied.
+                warn!(
+                    shard_id = self.shard.shard_id,
+                    customer_id, hash, "event outside the shard's range skipped"
+                );
+                continue;
+            }
+            let mut stored = self.load_customer(customer_id)?.unwrap_or_default();
+            let ids_key = event_ids_key(customer_id);
+            let mut ids = match self.engine.get(ColumnFamily::State, &ids_key)? {
+                Some(raw) => RecentEventIds::decode(&raw)?,
+                None => RecentEventIds::default(),
+            };
+            let mut cause = None;
+            for position in positions {
+                let event = &events[position];
+                if ids.insert(&event.event_id, arrival_ms, self.config.dedup_window_ms) {
+                    stored.state.apply(event, &self.config);
+                    applied[position] = true;
+                    cause = Some(event.event_id.clone());
+                }
+            }
+            let Some(cause) = cause else { continue };
+            let as_of_ms = arrival_ms.max(stored.state.last_seen_ms);
+            self.reevaluate(batch, index, &mut seq, customer_id, &mut stored, as_of_ms, Cause::Event(cause))?;
+            batch.put(ColumnFamily::State, &state_key(customer_id), &stored.encode());
+            batch.put(ColumnFamily::State, &ids_key, &ids.encode());
+        }
+        Ok(applied)
+    }
+
+    fn apply_tick(
+        &mut self,
+        batch: &mut WriteBatch,
+        index: u64,
+        now_ms: i64,
+        max_customers: u32,
+    ) -> Result<ApplyOutput> {
+        let prefix = timers_prefix(self.shard.shard_id);
+        let end = timer_key(self.shard.shard_id, now_ms.saturating_add(1), "");
+        let mut due = Vec::new();
+        self.engine.scan(ColumnFamily::Timers, &prefix, Some(&end), |key, _| {
+            if let Some((_, customer_id)) = parse_timer_key(key) {
+                due.push((key.to_vec(), customer_id.to_owned()));
+            }
+            Ok(if due.len() >= max_customers as usize {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })?;
+        let mut seq = 0u32;
+        let mut evaluated = 0u32;
+        for (key, customer_id) in due {
+            let Some(mut stored) = self.load_customer(&customer_id)? else {
+                batch.delete(ColumnFamily::Timers, &key);
+                continue;
+            };
+            let as_of_ms = now_ms.max(stored.state.last_seen_ms);
+            self.reevaluate(batch, index, &mut seq, &customer_id, &mut stored, as_of_ms, Cause::Time)?;
+            batch.put(ColumnFamily::State, &state_key(&customer_id), &stored.encode());
+            evaluated += 1;
+        }
+        Ok(ApplyOutput::Tick { evaluated, transitions: seq })
+    }
+
+    fn apply_delete(&mut self, batch: &mut WriteBatch, customer_id: &str) -> Result<bool> {
+        batch.delete(ColumnFamily::State, &event_ids_key(customer_id));
+        let Some(stored) = self.load_customer(customer_id)? else {
+            return Ok(false);
+        };
+        let memberships = &stored.state.memberships;
+        for dimension in Dimension::ALL {
+            for membership in memberships.segments(*dimension) {
+                batch.delete(ColumnFamily::Index, &index_key(*dimension, &membership.segment, customer_id));
+            }
+        }
+        if let Some(due) = stored.due_ms {
+            batch.delete(ColumnFamily::Timers, &timer_key(self.shard.shard_id, due, customer_id));
+        }
+        batch.delete(ColumnFamily::State, &state_key(customer_id));
+        // Erase the customer's transitions from the changelog too.
+        let prefix = changelog_prefix(self.shard.shard_id);
+        let end = prefix_upper_bound(&prefix);
+        let mut failure = None;
+        self.engine.scan(ColumnFamily::Changelog, &prefix, end.as_deref(), |key, value| {
+            match v1::Transition::decode(value) {
+                Ok(transition) if transition.customer_id == customer_id => {
+                    batch.delete(ColumnFamily::Changelog, key)
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    failure =
+                        Some(NodeError::Corrupt { what: "changelog transition", reason: e.to_string() });
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(true),
+        }
+    }
+
+    /// Scores the customer at `as_of_ms`, moves its memberships (index entries and changelog
+    /// records in `batch`) and reschedules its timer. The caller writes `stored`.
+    #[allow(clippy::too_many_arguments)]
+    fn reevaluate(
+        &self,
+        batch: &mut WriteBatch,
+        index: u64,
+        seq: &mut u32,
+        customer_id: &str,
+        stored: &mut StoredCustomer,
+        as_of_ms: i64,
+        cause: Cause,
+    ) -> Result<()> {
+        let mut activity = score(customer_id, &stored.state, as_of_ms, &self.config)?;
+        activity.custom_segments = self.rules.evaluate_all(&activity, &stored.state.memberships.custom_ids());
+        let transitions = stored.state.memberships.update(&activity, &cause);
+        for transition in transitions {
+            self.record(batch, index, seq, as_of_ms, transition);
+        }
+        let due = next_reevaluation_ms(&stored.state, as_of_ms, &self.config);
+        if due != stored.due_ms {
+            if let Some(old) = stored.due_ms {
+                batch.delete(ColumnFamily::Timers, &timer_key(self.shard.shard_id, old, customer_id));
+            }
+            if let Some(new) = due {
+                batch.put(ColumnFamily::Timers, &timer_key(self.shard.shard_id, new, customer_id), b"");
+            }
+            stored.due_ms = due;
+        }
+        Ok(())
+    }
+
+    fn record(
+        &self,
+        batch: &mut WriteBatch,
+        index: u64,
+        seq: &mut u32,
+        since_ms: i64,
+        transition: Transition,
+    ) {
+        let customer_id = transition.customer_id.as_str();
+        if !transition.from.is_empty() {
+            batch
+                .delete(ColumnFamily::Index, &index_key(transition.dimension, &transition.from, customer_id));
+        }
+        if !transition.to.is_empty() {
+            batch.put(
+                ColumnFamily::Index,
+                &index_key(transition.dimension, &transition.to, customer_id),
+                &since_ms.to_be_bytes(),
+            );
+        }
+        let key = changelog_key(self.shard.shard_id, index, *seq);
+        batch.put(ColumnFamily::Changelog, &key, &v1::Transition::from(transition).encode_to_vec());
+        *seq += 1;
+    }
+
+    fn load_customer(&self, customer_id: &str) -> Result<Option<StoredCustomer>> {
+        match self.engine.get(ColumnFamily::State, &state_key(customer_id))? {
+            Some(raw) => Ok(Some(StoredCustomer::decode(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    // ---- reads -------------------------------------------------------------------------------
+
+    /// The customer's activity exactly at `as_of_ms` (custom segments re-evaluated there, with
+    /// hysteresis from the stored memberships); `None` for an unknown customer.
+    pub fn activity(&self, customer_id: &str, as_of_ms: i64) -> Result<Option<CustomerActivity>> {
+        let Some(stored) = self.load_customer(customer_id)? else { return Ok(None) };
+        let mut activity = score(customer_id, &stored.state, as_of_ms, &self.config)?;
+        activity.custom_segments = self.rules.evaluate_all(&activity, &stored.state.memberships.custom_ids());
+        Ok(Some(activity))
+    }
+
+    /// The stored state of a customer.
+    pub fn customer(&self, customer_id: &str) -> Result<Option<StoredCustomer>> {
+        self.load_customer(customer_id)
+    }
+
+    /// Members of `segment` in this shard, in customer-id order, after `after` (exclusive),
+    /// at most `limit`: `(customer_id, since_ms)`.
+    pub fn segment_members(
+        &self,
+        dimension: Dimension,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>> {
+        let prefix = index_segment_prefix(dimension, segment);
+        let mut start = prefix.clone();
+        if let Some(after) = after {
+            start.extend_from_slice(after.as_bytes());
+            start.push(0); // the smallest key after `after`
+        }
+        let end = prefix_upper_bound(&prefix);
+        let mut members = Vec::new();
+        if limit == 0 {
+            return Ok(members);
+        }
+        self.engine.scan(ColumnFamily::Index, &start, end.as_deref(), |key, value| {
+            let Ok(customer_id) = std::str::from_utf8(&key[prefix.len()..]) else {
+                return Ok(ControlFlow::Continue(()));
+            };
+            // The index is shared by every shard on the node: keep this shard's customers.
+            if self.shard.range.contains(customer_hash(customer_id)) {
+                let since = value.try_into().map(i64::from_be_bytes).unwrap_or_default();
+                members.push((customer_id.to_owned(), since));
+            }
+            Ok(if members.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+        })?;
+        Ok(members)
+    }
+
+    /// Changelog entries after the cursor `(raft_index, seq)` (exclusive), at most `limit`.
+    pub fn changelog_after(&self, after: Option<(u64, u32)>, limit: usize) -> Result<Vec<ChangelogEntry>> {
+        let prefix = changelog_prefix(self.shard.shard_id);
+        let start = match after {
+            Some((index, seq)) => match seq.checked_add(1) {
+                Some(next) => changelog_key(self.shard.shard_id, index, next),
+                None => changelog_key(self.shard.shard_id, index.saturating_add(1), 0),
+            },
+            None => prefix.clone(),
+        };
+        let end = prefix_upper_bound(&prefix);
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut failure = None;
+        self.engine.scan(ColumnFamily::Changelog, &start, end.as_deref(), |key, value| {
+            match (parse_changelog_key(key), v1::Transition::decode(value)) {
+                (Some((raft_index, seq)), Ok(transition)) => {
+                    out.push(ChangelogEntry { raft_index, seq, transition })
+                }
+                (_, Err(e)) => {
+                    failure =
+                        Some(NodeError::Corrupt { what: "changelog transition", reason: e.to_string() });
+                    return Ok(ControlFlow::Break(()));
+                }
+                (None, _) => {}
+            }
+            Ok(if out.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+        })?;
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(out),
+        }
+    }
+}

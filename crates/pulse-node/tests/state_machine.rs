@@ -1,0 +1,234 @@
+//! The shard state machine on the in-memory engine: ingest, deduplication, the segment index,
+//! the changelog, time-driven transitions through ticks, custom segments, erasure, restart.
+
+use pulse_node::{ApplyOutput, ShardCommand, ShardConfig, ShardRange, ShardStateMachine};
+use pulse_proto::v1;
+use pulse_scoring::{
+    CustomerState, Dimension, Event, EventKind, MS_PER_DAY, ScoringConfig, SegmentDefinition, score,
+};
+use pulse_storage::MemoryEngine;
+
+/// 2026-01-05T00:00:00Z, a Monday.
+const DAY0: i64 = 1_767_571_200_000;
+const SHARD: ShardConfig = ShardConfig { shard_id: 1, range: ShardRange::FULL };
+
+fn at(day: i64, hour: i64) -> i64 {
+    DAY0 + day * MS_PER_DAY + hour * 3_600_000
+}
+
+fn visit(customer: &str, id: &str, t: i64) -> Event {
+    Event {
+        customer_id: customer.into(),
+        event_id: id.into(),
+        timestamp_ms: t,
+        kind: EventKind::Visit,
+        category: Some("books".into()),
+        amount: 0.0,
+        channel: None,
+    }
+}
+
+/// Applies commands at consecutive raft indexes.
+struct Harness {
+    machine: ShardStateMachine<MemoryEngine>,
+    engine: MemoryEngine,
+    next_index: u64,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let engine = MemoryEngine::new();
+        let machine = ShardStateMachine::open(engine.clone(), SHARD).unwrap();
+        Self { machine, engine, next_index: 1 }
+    }
+
+    fn apply(&mut self, command: ShardCommand) -> ApplyOutput {
+        let index = self.next_index;
+        self.next_index += 1;
+        self.machine.apply(index, &command.encode()).unwrap()
+    }
+
+    fn ingest(&mut self, arrival_ms: i64, events: Vec<Event>) -> Vec<bool> {
+        match self.apply(ShardCommand::Ingest { arrival_ms, events }) {
+            ApplyOutput::Ingest { applied } => applied,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn tick(&mut self, now_ms: i64) -> ApplyOutput {
+        self.apply(ShardCommand::Tick { now_ms, max_customers: 1000 })
+    }
+
+    fn transitions(&self, dimension: Dimension) -> Vec<(String, String, String, String)> {
+        let dimension = v1::Dimension::from(dimension) as i32;
+        self.machine
+            .changelog_after(None, 10_000)
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.transition)
+            .filter(|t| t.dimension == dimension)
+            .map(|t| (t.customer_id, t.from, t.to, t.cause))
+            .collect()
+    }
+
+    fn members(&self, dimension: Dimension, segment: &str) -> Vec<String> {
+        self.machine
+            .segment_members(dimension, segment, None, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.0)
+            .collect()
+    }
+}
+
+#[test]
+fn ingest_matches_the_model_and_indexes_segments() {
+    let mut shard = Harness::new();
+    let events: Vec<Event> = (0..5).map(|d| visit("alice", &format!("a{d}"), at(d, 10))).collect();
+    assert_eq!(shard.ingest(at(4, 12), events.clone()), [true; 5]);
+
+    let config = ScoringConfig::default();
+    let mut expected_state = CustomerState::new();
+    events.iter().for_each(|e| expected_state.apply(e, &config));
+    let expected = score("alice", &expected_state, at(5, 0), &config).unwrap();
+    let got = shard.machine.activity("alice", at(5, 0)).unwrap().unwrap();
+    assert_eq!(got, expected);
+
+    assert_eq!(shard.members(Dimension::ActivitySegment, "DAILY"), ["alice"]);
+    assert_eq!(shard.members(Dimension::Lifecycle, "NEW"), ["alice"]);
+    assert_eq!(
+        shard.transitions(Dimension::ActivitySegment),
+        [("alice".into(), "".into(), "DAILY".into(), "a4".into())],
+        "first classification, caused by the last event of the batch"
+    );
+    assert!(shard.machine.activity("nobody", at(5, 0)).unwrap().is_none());
+}
+
+#[test]
+fn duplicates_across_entries_are_counted_not_applied() {
+    let mut shard = Harness::new();
+    assert_eq!(shard.ingest(at(0, 12), vec![visit("bob", "b1", at(0, 10))]), [true]);
+    let before = shard.machine.customer("bob").unwrap().unwrap();
+    let applied = shard.ingest(at(0, 13), vec![visit("bob", "b1", at(0, 11)), visit("bob", "b2", at(0, 11))]);
+    assert_eq!(applied, [false, true]);
+    let applied = shard.ingest(at(0, 14), vec![visit("bob", "b1", at(0, 11)), visit("bob", "b2", at(0, 11))]);
+    assert_eq!(applied, [false, false]);
+    let after = shard.machine.customer("bob").unwrap().unwrap();
+    assert_eq!(after.state.events, before.state.events + 1);
+}
+
+#[test]
+fn ticks_move_a_customer_through_every_activity_segment() {
+    let mut shard = Harness::new();
+    let days = [0, 7, 14, 21, 22, 23, 24, 25];
+    let events: Vec<Event> = days.iter().map(|d| visit("carol", &format!("c{d}"), at(*d, 10))).collect();
+    shard.ingest(at(25, 12), events);
+    assert_eq!(shard.members(Dimension::ActivitySegment, "DAILY"), ["carol"]);
+    for (day, segment) in [(28, "WEEKLY"), (40, "MONTHLY"), (60, "DORMANT"), (120, "CHURNED")] {
+        let ApplyOutput::Tick { evaluated, .. } = shard.tick(at(day, 12)) else {
+            panic!("not a tick output")
+        };
+        assert_eq!(evaluated, 1, "the customer's timer is due by day {day}");
+        assert_eq!(shard.members(Dimension::ActivitySegment, segment), ["carol"], "day {day}");
+    }
+    let moves: Vec<(String, String, String)> =
+        shard.transitions(Dimension::ActivitySegment).into_iter().map(|t| (t.1, t.2, t.3)).collect();
+    assert_eq!(
+        moves,
+        [
+            ("".into(), "DAILY".into(), "c25".into()),
+            ("DAILY".into(), "WEEKLY".into(), "TIME".into()),
+            ("WEEKLY".into(), "MONTHLY".into(), "TIME".into()),
+            ("MONTHLY".into(), "DORMANT".into(), "TIME".into()),
+            ("DORMANT".into(), "CHURNED".into(), "TIME".into()),
+        ]
+    );
+    assert!(shard.members(Dimension::ActivitySegment, "DAILY").is_empty(), "old memberships leave the index");
+    // Nothing is due once the customer has churned and is inactive.
+    let ApplyOutput::Tick { evaluated, .. } = shard.tick(at(400, 0)) else { panic!("not a tick output") };
+    assert_eq!(evaluated, 0);
+}
+
+#[test]
+fn custom_segment_with_hysteresis_through_config_and_time() {
+    let mut shard = Harness::new();
+    shard.apply(ShardCommand::SetConfig {
+        config: Box::new(ScoringConfig { version: 1, ..ScoringConfig::default() }),
+        segments: vec![SegmentDefinition {
+            id: "engaged".into(),
+            name: "Engaged".into(),
+            enter: "activity_index >= 40.0".into(),
+            exit: "activity_index < 30.0".into(),
+        }],
+    });
+    let events: Vec<Event> = (0..6).map(|d| visit("dave", &format!("d{d}"), at(d, 10))).collect();
+    shard.ingest(at(5, 12), events);
+    let index = shard.machine.activity("dave", at(5, 12)).unwrap().unwrap().activity_index;
+    assert!(index >= 40.0, "index {index}");
+    assert_eq!(shard.members(Dimension::Custom, "engaged"), ["dave"]);
+    // Decay: the customer stays between 30 and 40 for a while (hysteresis), then leaves.
+    let mut left_on = None;
+    for day in 6..120 {
+        shard.tick(at(day, 12));
+        let index = shard.machine.activity("dave", at(day, 12)).unwrap().unwrap().activity_index;
+        let member = !shard.members(Dimension::Custom, "engaged").is_empty();
+        if index >= 30.0 {
+            assert!(member, "day {day}: index {index} ≥ 30 keeps the member in");
+        } else if left_on.is_none() {
+            assert!(!member, "day {day}: index {index} < 30 takes the member out");
+            left_on = Some(day);
+        }
+    }
+    assert!(left_on.is_some());
+    let custom = shard.transitions(Dimension::Custom);
+    let moves: Vec<(&str, &str)> = custom.iter().map(|t| (t.1.as_str(), t.2.as_str())).collect();
+    assert_eq!(moves, [("", "engaged"), ("engaged", "")]);
+}
+
+#[test]
+fn delete_erases_the_customer_everywhere() {
+    let mut shard = Harness::new();
+    shard.ingest(at(0, 12), vec![visit("erin", "e1", at(0, 10)), visit("frank", "f1", at(0, 10))]);
+    let stored = shard.machine.customer("erin").unwrap().unwrap();
+    let mut memberships = Vec::new();
+    for dimension in Dimension::ALL {
+        for membership in stored.state.memberships.segments(*dimension) {
+            assert!(shard.members(*dimension, &membership.segment).contains(&"erin".to_string()));
+            memberships.push((*dimension, membership.segment.clone()));
+        }
+    }
+    assert_eq!(memberships.len(), 3, "activity segment, lifecycle and level");
+    let deleted = shard.apply(ShardCommand::DeleteCustomer { customer_id: "erin".into() });
+    assert_eq!(deleted, ApplyOutput::Deleted { existed: true });
+    assert!(shard.machine.customer("erin").unwrap().is_none());
+    for (dimension, segment) in &memberships {
+        assert!(
+            !shard.members(*dimension, segment).contains(&"erin".to_string()),
+            "{segment} index entry erased"
+        );
+    }
+    assert!(shard.transitions(Dimension::ActivitySegment).iter().all(|t| t.0 != "erin"), "changelog erased");
+    assert!(shard.transitions(Dimension::ActivitySegment).iter().any(|t| t.0 == "frank"), "others kept");
+    // The event id is forgotten too: the same id is a new event now.
+    assert_eq!(shard.ingest(at(0, 13), vec![visit("erin", "e1", at(0, 10))]), [true]);
+    let missing = shard.apply(ShardCommand::DeleteCustomer { customer_id: "nobody".into() });
+    assert_eq!(missing, ApplyOutput::Deleted { existed: false });
+}
+
+#[test]
+fn reopening_recovers_the_apply_index_and_skips_applied_entries() {
+    let mut shard = Harness::new();
+    let command =
+        ShardCommand::Ingest { arrival_ms: at(0, 12), events: vec![visit("grace", "g1", at(0, 10))] };
+    shard.apply(command.clone());
+    shard.apply(ShardCommand::SetConfig {
+        config: Box::new(ScoringConfig { version: 7, ..ScoringConfig::default() }),
+        segments: vec![],
+    });
+    let mut reopened = ShardStateMachine::open(shard.engine.clone(), SHARD).unwrap();
+    assert_eq!(reopened.applied_index(), 2);
+    assert_eq!(reopened.config().version, 7);
+    // Replaying entry 1 (as raft may after a crash before the apply index was saved) is a no-op.
+    assert_eq!(reopened.apply(1, &command.encode()).unwrap(), ApplyOutput::Nothing);
+    assert_eq!(reopened.customer("grace").unwrap().unwrap().state.events, 1);
+}
