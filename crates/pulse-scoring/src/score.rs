@@ -164,7 +164,7 @@ fn score_categories(
                     + w.monetary * saturate(c.long_spend * long, config.monetary_scale)
                     + w.engagement * affinity);
             CategoryActivity {
-                category: c.name.clone(),
+                category: c.name.to_string(),
                 activity_index: clamp_index(index),
                 affinity,
                 trend: trend(c.short_activity * short, long_activity, config),

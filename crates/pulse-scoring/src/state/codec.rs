@@ -200,9 +200,9 @@ impl CustomerState {
                     let count = r.varint()?;
                     state.categories.reserve(count.min(256) as usize);
                     for _ in 0..count {
-                        let name = String::from_utf8(r.bytes()?.to_vec())
-                            .map_err(|_| r.error("category name is not UTF-8"))?;
-                        let mut category = CategoryState::new(name, anchor_ms - r.varint()? as i64);
+                        let raw = r.bytes()?;
+                        let name = std::str::from_utf8(raw).map_err(|_| r.error("category name is not UTF-8"))?;
+                        let mut category = CategoryState::new(name.into(), anchor_ms - r.varint()? as i64);
                         category.short_activity = r.f64()?;
                         category.long_activity = r.f64()?;
                         if r.u8()? == 1 {

@@ -158,7 +158,7 @@ impl CustomerState {
                         }
                     }
                 }
-                self.categories.insert(at, CategoryState::new(name.to_owned(), at_ms));
+                self.categories.insert(at, CategoryState::new(name.into(), at_ms));
                 at
             }
         };
