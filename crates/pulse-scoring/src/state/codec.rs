@@ -201,7 +201,8 @@ impl CustomerState {
                     state.categories.reserve(count.min(256) as usize);
                     for _ in 0..count {
                         let raw = r.bytes()?;
-                        let name = std::str::from_utf8(raw).map_err(|_| r.error("category name is not UTF-8"))?;
+                        let name =
+                            std::str::from_utf8(raw).map_err(|_| r.error("category name is not UTF-8"))?;
                         let mut category = CategoryState::new(name.into(), anchor_ms - r.varint()? as i64);
                         category.short_activity = r.f64()?;
                         category.long_activity = r.f64()?;
