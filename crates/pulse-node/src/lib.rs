@@ -21,12 +21,15 @@
 //! - `stored_customer`: the value of a customer's state key.
 //! - [`ShardStateMachine`]: apply an entry; the read side (activity at any `as_of`).
 //! - [`NodeStateMachine`]: the node's shards behind pulse-raft's `StateMachine`.
+//! - [`ShardReader`]: a concurrent read view of a shard for the gateway (the raft loop owns the
+//!   state machines; readers share their engine and the scoring config in force).
 //! - [`NodeError`]: what can fail.
 
 mod command;
 mod error;
 mod keys;
 mod node_state_machine;
+mod reader;
 mod shard;
 mod stored_customer;
 
@@ -34,5 +37,6 @@ pub use command::{ApplyOutput, ShardCommand};
 pub use error::{NodeError, Result};
 pub use keys::{ShardRange, changelog_prefix, index_segment_prefix};
 pub use node_state_machine::NodeStateMachine;
+pub use reader::ShardReader;
 pub use shard::{ChangelogEntry, ShardConfig, ShardStateMachine};
 pub use stored_customer::StoredCustomer;

@@ -8,6 +8,7 @@ use pulse_storage::{StorageEngine, WriteBatch};
 
 use crate::command::ApplyOutput;
 use crate::error::{NodeError, Result};
+use crate::reader::ShardReader;
 use crate::shard::{ShardConfig, ShardStateMachine};
 
 /// The state machines of the shards hosted by one node, keyed by shard id. Applying is called
@@ -28,6 +29,12 @@ impl<E: StorageEngine> NodeStateMachine<E> {
         let machine = ShardStateMachine::open(self.engine.clone(), shard)?;
         self.shards.insert(shard.shard_id, machine);
         Ok(())
+    }
+
+    /// A read view of `shard_id`, usable from any thread after the state machine moved into the
+    /// raft runtime; `None` if the shard was not added.
+    pub fn reader(&self, shard_id: u64) -> Option<ShardReader<E>> {
+        self.shards.get(&shard_id).map(ShardStateMachine::reader)
     }
 
     /// The state machine of `shard_id`.

@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use prost::Message;
 use pulse_proto::v1;
 use pulse_scoring::{
     Cause, CustomerActivity, Dimension, Event, RecentEventIds, RuleSet, ScoringConfig, SegmentDefinition,
-    Transition, next_reevaluation_ms, score,
+    Transition, next_reevaluation_ms,
 };
 use pulse_storage::{
     ColumnFamily, StorageEngine, WriteBatch, WriteOptions, customer_hash, prefix_upper_bound, state_key,
@@ -20,6 +21,7 @@ use crate::keys::{
     ShardRange, apply_index_key, changelog_key, changelog_prefix, config_key, event_ids_key, index_key,
     index_segment_prefix, parse_changelog_key, parse_timer_key, timer_key, timers_prefix,
 };
+use crate::reader::{Scoring, ShardReader, SharedScoring, activity_of, current, install, load_customer};
 use crate::stored_customer::StoredCustomer;
 
 /// Identity of a shard replica's state machine.
@@ -38,9 +40,11 @@ pub struct ShardConfig {
 pub struct ShardStateMachine<E> {
     shard: ShardConfig,
     engine: E,
-    config: ScoringConfig,
+    /// The scoring config and compiled rules in force, shared with the shard's readers.
+    scoring: SharedScoring,
+    /// A snapshot of `scoring`, for applying without taking the lock.
+    current: Arc<Scoring>,
     segments: Vec<SegmentDefinition>,
-    rules: RuleSet,
     applied_index: u64,
 }
 
@@ -68,9 +72,9 @@ impl<E: StorageEngine> ShardStateMachine<E> {
         let mut machine = Self {
             shard,
             engine,
-            config: ScoringConfig::default(),
+            scoring: SharedScoring::default(),
+            current: Arc::default(),
             segments: Vec::new(),
-            rules: RuleSet::default(),
             applied_index,
         };
         if let Some(raw) = machine.engine.get(ColumnFamily::Meta, &config_key(shard.shard_id))?
@@ -88,7 +92,13 @@ impl<E: StorageEngine> ShardStateMachine<E> {
 
     /// The scoring config in force.
     pub fn config(&self) -> &ScoringConfig {
-        &self.config
+        &self.current.config
+    }
+
+    /// A read view of this shard that follows the config installed here; usable from any
+    /// thread while this state machine applies entries.
+    pub fn reader(&self) -> ShardReader<E> {
+        ShardReader::new(self.engine.clone(), self.shard, self.scoring.clone())
     }
 
     /// The custom segment definitions in force.
@@ -157,8 +167,9 @@ impl<E: StorageEngine> ShardStateMachine<E> {
     }
 
     fn install_config(&mut self, config: ScoringConfig, segments: Vec<SegmentDefinition>) -> Result<()> {
-        self.rules = RuleSet::compile(&segments)?;
-        self.config = config;
+        let rules = RuleSet::compile(&segments)?;
+        install(&self.scoring, Scoring { config, rules });
+        self.current = current(&self.scoring);
         self.segments = segments;
         Ok(())
     }
@@ -197,8 +208,8 @@ impl<E: StorageEngine> ShardStateMachine<E> {
             let mut cause = None;
             for position in positions {
                 let event = &events[position];
-                if ids.insert(&event.event_id, arrival_ms, self.config.dedup_window_ms) {
-                    stored.state.apply(event, &self.config);
+                if ids.insert(&event.event_id, arrival_ms, self.current.config.dedup_window_ms) {
+                    stored.state.apply(event, &self.current.config);
                     applied[position] = true;
                     cause = Some(event.event_id.clone());
                 }
@@ -299,13 +310,12 @@ impl<E: StorageEngine> ShardStateMachine<E> {
         as_of_ms: i64,
         cause: Cause,
     ) -> Result<()> {
-        let mut activity = score(customer_id, &stored.state, as_of_ms, &self.config)?;
-        activity.custom_segments = self.rules.evaluate_all(&activity, &stored.state.memberships.custom_ids());
+        let activity = activity_of(customer_id, stored, as_of_ms, &self.current)?;
         let transitions = stored.state.memberships.update(&activity, &cause);
         for transition in transitions {
             self.record(batch, index, seq, as_of_ms, transition);
         }
-        let due = next_reevaluation_ms(&stored.state, as_of_ms, &self.config);
+        let due = next_reevaluation_ms(&stored.state, as_of_ms, &self.current.config);
         if due != stored.due_ms {
             if let Some(old) = stored.due_ms {
                 batch.delete(ColumnFamily::Timers, &timer_key(self.shard.shard_id, old, customer_id));
@@ -344,10 +354,7 @@ impl<E: StorageEngine> ShardStateMachine<E> {
     }
 
     fn load_customer(&self, customer_id: &str) -> Result<Option<StoredCustomer>> {
-        match self.engine.get(ColumnFamily::State, &state_key(customer_id))? {
-            Some(raw) => Ok(Some(StoredCustomer::decode(&raw)?)),
-            None => Ok(None),
-        }
+        load_customer(&self.engine, customer_id)
     }
 
     // ---- reads -------------------------------------------------------------------------------
@@ -356,9 +363,7 @@ impl<E: StorageEngine> ShardStateMachine<E> {
     /// hysteresis from the stored memberships); `None` for an unknown customer.
     pub fn activity(&self, customer_id: &str, as_of_ms: i64) -> Result<Option<CustomerActivity>> {
         let Some(stored) = self.load_customer(customer_id)? else { return Ok(None) };
-        let mut activity = score(customer_id, &stored.state, as_of_ms, &self.config)?;
-        activity.custom_segments = self.rules.evaluate_all(&activity, &stored.state.memberships.custom_ids());
-        Ok(Some(activity))
+        activity_of(customer_id, &stored, as_of_ms, &self.current).map(Some)
     }
 
     /// The stored state of a customer.

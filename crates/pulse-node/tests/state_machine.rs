@@ -232,3 +232,42 @@ fn reopening_recovers_the_apply_index_and_skips_applied_entries() {
     assert_eq!(reopened.apply(1, &command.encode()).unwrap(), ApplyOutput::Nothing);
     assert_eq!(reopened.customer("grace").unwrap().unwrap().state.events, 1);
 }
+
+#[test]
+fn reader_sees_applied_state_and_follows_config_from_another_thread() {
+    let mut shard = Harness::new();
+    let reader = shard.machine.reader();
+    assert!(reader.activity("gina", at(0, 12)).unwrap().is_none(), "unknown before ingest");
+    shard.ingest(at(0, 12), vec![visit("gina", "g1", at(0, 10))]);
+    let from_reader =
+        std::thread::spawn(move || reader.activity("gina", at(1, 0)).unwrap().unwrap()).join().unwrap();
+    assert_eq!(from_reader, shard.machine.activity("gina", at(1, 0)).unwrap().unwrap());
+
+    let reader = shard.machine.reader();
+    shard.apply(ShardCommand::SetConfig {
+        config: Box::new(ScoringConfig { version: 7, ..ScoringConfig::default() }),
+        segments: vec![SegmentDefinition {
+            id: "seen".into(),
+            name: "Seen".into(),
+            enter: "activity_index >= 0.0".into(),
+            exit: "activity_index < 0.0".into(),
+        }],
+    });
+    assert_eq!(reader.config().version, 7, "the reader follows the installed config");
+    let activity = reader.activity("gina", at(1, 0)).unwrap().unwrap();
+    assert_eq!(activity.custom_segments, ["seen"]);
+}
+
+#[test]
+fn reader_refuses_customers_of_other_shards() {
+    let engine = MemoryEngine::new();
+    let ranges = ShardRange::split_evenly(2);
+    let shard = ShardConfig { shard_id: 1, range: ranges[0] };
+    let machine = ShardStateMachine::open(engine, shard).unwrap();
+    let reader = machine.reader();
+    let outside = (0..100)
+        .map(|i| format!("customer-{i}"))
+        .find(|id| !ranges[0].contains(pulse_storage::customer_hash(id)))
+        .unwrap();
+    assert!(matches!(reader.activity(&outside, DAY0), Err(pulse_node::NodeError::WrongShard { .. })));
+}

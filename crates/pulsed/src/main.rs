@@ -1,11 +1,101 @@
 //! `pulsed`: the Pulse server (`standalone | node | coordinator`).
 //!
-//! The server arrives with issue 3; until then this binary only says so, with a non-zero exit so
-//! that no script mistakes it for a running server.
+//! Thin by design (STYLE rule 12): parse the command line, set up logs, build the config, bind
+//! the listener, then hand over to `pulse_coordinator::run` with a shutdown future that
+//! resolves on SIGTERM or SIGINT. Every piece of server logic lives in the library crates.
 
-fn main() {
-    eprintln!(
-        "pulsed: the server is not built yet (see issue 3); use `pulsectl score` to score events offline"
-    );
-    std::process::exit(2);
+mod cli;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs();
+    match serve(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            error!(error = format!("{error:#}"), "pulsed failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Structured logs to stderr, filtered by `PULSE_LOG` (default `info`).
+fn init_logs() {
+    let filter = EnvFilter::try_from_env("PULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<()> {
+    let args = match cli.command {
+        Command::Standalone(args) => args,
+        Command::Node(_) => anyhow::bail!("`pulsed node` arrives with issue 5; use `pulsed standalone`"),
+        Command::Coordinator(_) => {
+            anyhow::bail!("`pulsed coordinator` arrives with issue 5; use `pulsed standalone`")
+        }
+    };
+    let config = args.config()?;
+    if let Some(address) = &args.metrics_listen {
+        serve_metrics(address).await?;
+    }
+    let listener =
+        TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    info!(listen = %listener.local_addr()?, "listening");
+    pulse_coordinator::run(config, listener, shutdown_signal()).await?;
+    info!("pulsed stopped");
+    Ok(())
+}
+
+/// Serves Prometheus metrics on `address` from a background task.
+async fn serve_metrics(address: &str) -> anyhow::Result<()> {
+    let socket = tokio::net::lookup_host(address)
+        .await
+        .with_context(|| format!("resolving metrics address {address}"))?
+        .next()
+        .with_context(|| format!("metrics address {address} resolves to nothing"))?;
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(socket)
+        .install()
+        .context("starting the metrics endpoint")?;
+    pulse_coordinator::describe_metrics();
+    info!(address = %socket, "serving metrics");
+    Ok(())
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => info!("SIGINT received; shutting down"),
+        () = terminate => info!("SIGTERM received; shutting down"),
+    }
 }

@@ -1,0 +1,99 @@
+//! [`ServerConfig`]: the settings of a `pulsed` server, defaults in one place, one validation.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::error::{Result, ServerError};
+
+/// Where the server's clock comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockKind {
+    /// The system clock (default).
+    #[default]
+    Wall,
+    /// A clock moved only by `AdminService.AdvanceClock` (backfills, deterministic tests).
+    Manual,
+}
+
+/// The settings of a standalone server, as read from a TOML file (unknown keys are errors);
+/// command-line flags and `PULSE_*` environment variables override the file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Directory of the node's RocksDB.
+    pub data_dir: PathBuf,
+    /// gRPC listen address, `HOST:PORT`.
+    pub listen: String,
+    /// Wall or manual clock.
+    pub clock: ClockKind,
+    /// Initial time of a manual clock, Unix ms (0 = the wall clock at start).
+    pub manual_clock_start_ms: i64,
+    /// Shards a new node pre-splits the hash space into.
+    pub initial_shards: u64,
+    /// Interval between `Tick` entries proposed to every shard, ms.
+    pub tick_interval_ms: u64,
+    /// Most customers one `Tick` entry re-evaluates.
+    pub tick_max_customers: u32,
+    /// Deadline of one raft proposal or read index, ms.
+    pub propose_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            listen: "127.0.0.1:7070".to_owned(),
+            clock: ClockKind::Wall,
+            manual_clock_start_ms: 0,
+            initial_shards: 16,
+            tick_interval_ms: 1_000,
+            tick_max_customers: 10_000,
+            propose_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks every setting once, at startup.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(ServerError::InvalidConfig { field, reason: reason.to_owned() })
+        };
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data_dir", "must not be empty");
+        }
+        if self.listen.is_empty() {
+            return invalid("listen", "must not be empty");
+        }
+        if !(1..=4096).contains(&self.initial_shards) {
+            return invalid("initial_shards", "must be within 1..=4096");
+        }
+        if self.tick_interval_ms == 0 {
+            return invalid("tick_interval_ms", "must be positive");
+        }
+        if self.tick_max_customers == 0 {
+            return invalid("tick_max_customers", "must be positive");
+        }
+        if self.propose_timeout_ms == 0 {
+            return invalid("propose_timeout_ms", "must be positive");
+        }
+        if self.manual_clock_start_ms < 0 {
+            return invalid("manual_clock_start_ms", "must not be negative");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_zero_shards_are_not() {
+        ServerConfig::default().validate().unwrap();
+        let config = ServerConfig { initial_shards: 0, ..ServerConfig::default() };
+        assert!(matches!(config.validate(), Err(ServerError::InvalidConfig { field: "initial_shards", .. })));
+    }
+}

@@ -1,0 +1,71 @@
+//! Errors of the server and the gateway; `gateway/status.rs` maps each to a gRPC status.
+
+use pulse_ingest::IngestError;
+use pulse_node::NodeError;
+use pulse_raft::{ProposeError, RaftError};
+use pulse_storage::StorageError;
+
+/// Result of server operations.
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;
+
+/// What can fail in the server or while answering a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A setting is out of range.
+    #[error("invalid config {field}: {reason}")]
+    InvalidConfig {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A request field is invalid.
+    #[error("invalid {field}: {description}")]
+    InvalidArgument {
+        /// The field path (`as_of_ms`, `customer_ids[2]`).
+        field: String,
+        /// What is wrong.
+        description: String,
+    },
+    /// The customer is unknown.
+    #[error("customer {customer_id:?} not found")]
+    CustomerNotFound {
+        /// The customer.
+        customer_id: String,
+    },
+    /// `AdvanceClock` on a server running the wall clock.
+    #[error("the clock is the wall clock; start the server with --clock manual to move it")]
+    ClockIsWall,
+    /// `AdvanceClock` to a time before the current one.
+    #[error("now_ms {now_ms} is before the current clock {current_ms}")]
+    ClockBackwards {
+        /// The requested time, Unix ms.
+        now_ms: i64,
+        /// The clock, Unix ms.
+        current_ms: i64,
+    },
+    /// Ingest failed (validation, overload, proposal).
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// A shard read failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// A raft proposal or read index failed.
+    #[error(transparent)]
+    Propose(#[from] ProposeError),
+    /// The raft runtime failed.
+    #[error(transparent)]
+    Raft(#[from] RaftError),
+    /// The storage engine failed to open.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Serving gRPC failed.
+    #[error("grpc server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The reflection service could not be built.
+    #[error("reflection service: {0}")]
+    Reflection(String),
+    /// A background task panicked or was cancelled.
+    #[error("task failed: {0}")]
+    Task(String),
+}

@@ -1,0 +1,255 @@
+//! [`ActivityGateway`]: `pulse.v1.ActivityService` over the shards of this process.
+
+use std::collections::HashSet;
+
+use pulse_ingest::validate_batch;
+use pulse_proto::v1;
+use pulse_proto::v1::activity_service_server::ActivityService;
+use pulse_scoring::{Event, EventInput};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::instrument;
+
+use super::status::not_yet;
+use crate::clock::Clock;
+use crate::error::{Result, ServerError};
+use crate::local_shards::LocalShards;
+use crate::metrics;
+
+/// Most customer ids of one `BatchGetActivity` request.
+const MAX_BATCH_GET: usize = 1_000;
+/// Responses of one `IngestStream` buffered before the server stops reading requests.
+const STREAM_BUFFER: usize = 16;
+
+/// `pulse.v1.ActivityService`: validates, routes by customer hash, and answers from the local
+/// shards. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ActivityGateway {
+    shards: LocalShards,
+    clock: Clock,
+}
+
+impl ActivityGateway {
+    /// A gateway over `shards`, with `clock` as "now".
+    pub fn new(shards: LocalShards, clock: Clock) -> Self {
+        Self { shards, clock }
+    }
+
+    /// Validates the whole batch (one bad event rejects it all, nothing applied), then submits
+    /// each shard's part to its batcher concurrently and sums the counts.
+    async fn ingest_events(&self, events: Vec<v1::Event>) -> Result<v1::IngestResponse> {
+        let inputs: Vec<EventInput> = events.into_iter().map(EventInput::from).collect();
+        let config = self.shards.reader(0).config();
+        let events = validate_batch(inputs, self.clock.now_ms(), &config)?;
+        let mut by_shard: Vec<Vec<Event>> = vec![Vec::new(); self.shards.len()];
+        for event in events {
+            by_shard[self.shards.position_of(&event.customer_id)].push(event);
+        }
+        let mut submissions = JoinSet::new();
+        for (position, events) in by_shard.into_iter().enumerate() {
+            if events.is_empty() {
+                continue;
+            }
+            let batcher = self.shards.batcher(position).clone();
+            submissions.spawn(async move { batcher.submit(events).await });
+        }
+        let mut response = v1::IngestResponse::default();
+        while let Some(joined) = submissions.join_next().await {
+            let outcome = joined.map_err(|e| ServerError::Task(e.to_string()))??;
+            response.accepted += u32::try_from(outcome.accepted).unwrap_or(u32::MAX);
+            response.duplicates += u32::try_from(outcome.duplicates).unwrap_or(u32::MAX);
+        }
+        metrics::ingest_events(response.accepted, response.duplicates);
+        Ok(response)
+    }
+
+    /// `as_of_ms` of a read request: 0 means now.
+    fn as_of(&self, as_of_ms: i64) -> Result<i64> {
+        match as_of_ms {
+            0 => Ok(self.clock.now_ms()),
+            negative if negative < 0 => Err(ServerError::InvalidArgument {
+                field: "as_of_ms".into(),
+                description: "must not be negative".into(),
+            }),
+            as_of_ms => Ok(as_of_ms),
+        }
+    }
+
+    async fn activity(&self, request: v1::GetActivityRequest) -> Result<v1::CustomerActivity> {
+        if request.customer_id.is_empty() {
+            return Err(ServerError::InvalidArgument {
+                field: "customer_id".into(),
+                description: "must not be empty".into(),
+            });
+        }
+        let position = self.shards.position_of(&request.customer_id);
+        if !is_stale(request.consistency) {
+            self.shards.read_barrier(position).await?;
+        }
+        let as_of_ms = self.as_of(request.as_of_ms)?;
+        match self.shards.reader(position).activity(&request.customer_id, as_of_ms)? {
+            Some(activity) => Ok(v1::CustomerActivity::from(activity)),
+            None => Err(ServerError::CustomerNotFound { customer_id: request.customer_id }),
+        }
+    }
+
+    async fn batch_activity(
+        &self,
+        request: v1::BatchGetActivityRequest,
+    ) -> Result<v1::BatchGetActivityResponse> {
+        if request.customer_ids.is_empty() || request.customer_ids.len() > MAX_BATCH_GET {
+            return Err(ServerError::InvalidArgument {
+                field: "customer_ids".into(),
+                description: format!("must hold 1 to {MAX_BATCH_GET} ids"),
+            });
+        }
+        if let Some(index) = request.customer_ids.iter().position(String::is_empty) {
+            return Err(ServerError::InvalidArgument {
+                field: format!("customer_ids[{index}]"),
+                description: "must not be empty".into(),
+            });
+        }
+        if !is_stale(request.consistency) {
+            let positions: HashSet<usize> =
+                request.customer_ids.iter().map(|id| self.shards.position_of(id)).collect();
+            for position in positions {
+                self.shards.read_barrier(position).await?;
+            }
+        }
+        let as_of_ms = self.as_of(request.as_of_ms)?;
+        let mut seen = HashSet::new();
+        let mut response = v1::BatchGetActivityResponse::default();
+        for (index, customer_id) in request.customer_ids.into_iter().enumerate() {
+            if !seen.insert(customer_id.clone()) {
+                continue;
+            }
+            let reader = self.shards.reader(self.shards.position_of(&customer_id));
+            match reader.activity(&customer_id, as_of_ms) {
+                Ok(Some(activity)) => response.activities.push(v1::CustomerActivity::from(activity)),
+                Ok(None) => response.missing_customer_ids.push(customer_id),
+                Err(pulse_node::NodeError::Scoring(
+                    error @ pulse_scoring::ScoringError::AsOfBeforeLastEvent { .. },
+                )) => {
+                    return Err(ServerError::InvalidArgument {
+                        field: format!("customer_ids[{index}]"),
+                        description: error.to_string(),
+                    });
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(response)
+    }
+}
+
+fn is_stale(consistency: i32) -> bool {
+    consistency == v1::Consistency::Stale as i32
+}
+
+#[tonic::async_trait]
+impl ActivityService for ActivityGateway {
+    #[instrument(skip_all, fields(events = request.get_ref().events.len()))]
+    async fn ingest(
+        &self,
+        request: Request<v1::IngestRequest>,
+    ) -> Result<Response<v1::IngestResponse>, Status> {
+        Ok(Response::new(self.ingest_events(request.into_inner().events).await?))
+    }
+
+    type IngestStreamStream = ReceiverStream<Result<v1::IngestResponse, Status>>;
+
+    #[instrument(skip_all)]
+    async fn ingest_stream(
+        &self,
+        request: Request<Streaming<v1::IngestRequest>>,
+    ) -> Result<Response<Self::IngestStreamStream>, Status> {
+        let mut requests = request.into_inner();
+        let (responses, stream) = mpsc::channel(STREAM_BUFFER);
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            while let Some(next) = requests.next().await {
+                let answer = match next {
+                    Ok(request) => gateway.ingest_events(request.events).await.map_err(Status::from),
+                    Err(status) => Err(status),
+                };
+                let failed = answer.is_err();
+                if responses.send(answer).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(stream)))
+    }
+
+    #[instrument(skip_all, fields(customer_id = %request.get_ref().customer_id))]
+    async fn get_activity(
+        &self,
+        request: Request<v1::GetActivityRequest>,
+    ) -> Result<Response<v1::CustomerActivity>, Status> {
+        Ok(Response::new(self.activity(request.into_inner()).await?))
+    }
+
+    #[instrument(skip_all, fields(customers = request.get_ref().customer_ids.len()))]
+    async fn batch_get_activity(
+        &self,
+        request: Request<v1::BatchGetActivityRequest>,
+    ) -> Result<Response<v1::BatchGetActivityResponse>, Status> {
+        Ok(Response::new(self.batch_activity(request.into_inner()).await?))
+    }
+
+    type ListSegmentMembersStream = ReceiverStream<Result<v1::SegmentMember, Status>>;
+
+    async fn list_segment_members(
+        &self,
+        _request: Request<v1::ListSegmentMembersRequest>,
+    ) -> Result<Response<Self::ListSegmentMembersStream>, Status> {
+        Err(not_yet("ListSegmentMembers"))
+    }
+
+    async fn get_segment_stats(
+        &self,
+        _request: Request<v1::GetSegmentStatsRequest>,
+    ) -> Result<Response<v1::SegmentStats>, Status> {
+        Err(not_yet("GetSegmentStats"))
+    }
+
+    async fn get_migration_matrix(
+        &self,
+        _request: Request<v1::GetMigrationMatrixRequest>,
+    ) -> Result<Response<v1::MigrationMatrix>, Status> {
+        Err(not_yet("GetMigrationMatrix"))
+    }
+
+    async fn top_customers(
+        &self,
+        _request: Request<v1::TopCustomersRequest>,
+    ) -> Result<Response<v1::TopCustomersResponse>, Status> {
+        Err(not_yet("TopCustomers"))
+    }
+
+    async fn get_category_affinity(
+        &self,
+        _request: Request<v1::GetCategoryAffinityRequest>,
+    ) -> Result<Response<v1::CategoryAffinity>, Status> {
+        Err(not_yet("GetCategoryAffinity"))
+    }
+
+    type WatchTransitionsStream = ReceiverStream<Result<v1::Transition, Status>>;
+
+    async fn watch_transitions(
+        &self,
+        _request: Request<v1::WatchTransitionsRequest>,
+    ) -> Result<Response<Self::WatchTransitionsStream>, Status> {
+        Err(not_yet("WatchTransitions"))
+    }
+
+    async fn delete_customer(
+        &self,
+        _request: Request<v1::DeleteCustomerRequest>,
+    ) -> Result<Response<v1::DeleteCustomerResponse>, Status> {
+        Err(not_yet("DeleteCustomer"))
+    }
+}

@@ -1,0 +1,18 @@
+//! The gateway: the public gRPC services of `pulse.v1`, served by every `pulsed` process.
+//!
+//! Handlers are thin adapters (STYLE rule 6): take the request, convert and validate it, call
+//! [`LocalShards`](crate::LocalShards), convert the answer. Every error becomes a
+//! `tonic::Status` in [`status`] and nowhere else.
+//!
+//! - [`ActivityGateway`]: `pulse.v1.ActivityService` (ingest and point reads).
+//! - [`AdminGateway`]: `pulse.v1.AdminService` (`AdvanceClock`; the rest arrives with issue 3).
+//! - [`ClusterGateway`]: `pulse.v1.ClusterService` (arrives with issue 3).
+
+mod activity;
+mod admin;
+mod cluster;
+mod status;
+
+pub use activity::ActivityGateway;
+pub use admin::AdminGateway;
+pub use cluster::ClusterGateway;

@@ -1,0 +1,144 @@
+//! [`LocalShards`]: the shards this process hosts, and routing a customer to its shard.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pulse_ingest::{BatchConfig, Proposer, ShardBatcher};
+use pulse_node::{ApplyOutput, ShardCommand, ShardConfig, ShardReader};
+use pulse_raft::RuntimeHandle;
+use pulse_scoring::Event;
+use pulse_storage::{RocksEngine, customer_hash};
+
+use crate::clock::Clock;
+use crate::error::{Result, ServerError};
+
+/// What [`Proposer::propose`] returns.
+type ProposeFuture = Pin<Box<dyn Future<Output = std::result::Result<Vec<bool>, String>> + Send>>;
+
+/// One hosted shard: its identity, read view and ingest front.
+#[derive(Clone)]
+struct LocalShard {
+    reader: ShardReader<RocksEngine>,
+    batcher: ShardBatcher,
+}
+
+/// Every shard of this node, ordered by hash range, with the raft handle they share.
+#[derive(Clone)]
+pub struct LocalShards {
+    runtime: RuntimeHandle<ApplyOutput>,
+    shards: Arc<Vec<LocalShard>>,
+    propose_timeout: Duration,
+}
+
+impl std::fmt::Debug for LocalShards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalShards").field("shards", &self.configs()).finish()
+    }
+}
+
+impl LocalShards {
+    /// Spawns one batcher per reader (on the current tokio runtime) that proposes through
+    /// `runtime`, stamping entries with `clock`.
+    pub fn new(
+        runtime: RuntimeHandle<ApplyOutput>,
+        readers: Vec<ShardReader<RocksEngine>>,
+        clock: Clock,
+        propose_timeout: Duration,
+    ) -> Self {
+        let proposer: Arc<dyn Proposer> =
+            Arc::new(RaftProposer { runtime: runtime.clone(), clock, timeout: propose_timeout });
+        let shards = readers
+            .into_iter()
+            .map(|reader| {
+                let batcher =
+                    ShardBatcher::spawn(reader.shard().shard_id, BatchConfig::default(), proposer.clone());
+                LocalShard { reader, batcher }
+            })
+            .collect();
+        Self { runtime, shards: Arc::new(shards), propose_timeout }
+    }
+
+    /// The shards, in hash-range order.
+    pub fn configs(&self) -> Vec<ShardConfig> {
+        self.shards.iter().map(|s| s.reader.shard()).collect()
+    }
+
+    /// The raft runtime.
+    pub fn runtime(&self) -> &RuntimeHandle<ApplyOutput> {
+        &self.runtime
+    }
+
+    /// Index (into [`Self::configs`]) of the shard owning `customer_id`.
+    pub fn position_of(&self, customer_id: &str) -> usize {
+        let hash = customer_hash(customer_id);
+        // The ranges cover the whole hash space; the fallback is unreachable by construction.
+        self.shards.iter().position(|s| s.reader.shard().range.contains(hash)).unwrap_or(0)
+    }
+
+    /// The read view of the shard at `position`.
+    pub fn reader(&self, position: usize) -> &ShardReader<RocksEngine> {
+        &self.shards[position].reader
+    }
+
+    /// The ingest front of the shard at `position`.
+    pub fn batcher(&self, position: usize) -> &ShardBatcher {
+        &self.shards[position].batcher
+    }
+
+    /// Number of shards.
+    pub fn len(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Whether no shard is hosted.
+    pub fn is_empty(&self) -> bool {
+        self.shards.is_empty()
+    }
+
+    /// Waits until the replica at `position` has applied everything committed before now
+    /// (raft ReadIndex), so reads after it are linearizable.
+    pub async fn read_barrier(&self, position: usize) -> Result<()> {
+        let shard_id = self.shards[position].reader.shard().shard_id;
+        let deadline = Instant::now() + self.propose_timeout;
+        self.runtime.read_index(shard_id, deadline).await?;
+        Ok(())
+    }
+
+    /// Proposes a `Tick` at `now_ms` to every shard; returns the first failure.
+    pub async fn tick(&self, now_ms: i64, max_customers: u32) -> Result<()> {
+        let deadline = Instant::now() + self.propose_timeout;
+        let command = ShardCommand::Tick { now_ms, max_customers }.encode();
+        let proposals: Vec<_> = self
+            .shards
+            .iter()
+            .map(|s| self.runtime.propose(s.reader.shard().shard_id, command.clone(), deadline))
+            .collect();
+        for proposal in proposals {
+            proposal.await.map_err(ServerError::Propose)?;
+        }
+        Ok(())
+    }
+}
+
+/// Proposes ingest batches as `ShardCommand::Ingest` entries stamped with the clock.
+struct RaftProposer {
+    runtime: RuntimeHandle<ApplyOutput>,
+    clock: Clock,
+    timeout: Duration,
+}
+
+impl Proposer for RaftProposer {
+    fn propose(&self, shard_id: u64, events: Vec<Event>) -> ProposeFuture {
+        let command = ShardCommand::Ingest { arrival_ms: self.clock.now_ms(), events }.encode();
+        let proposal = self.runtime.propose(shard_id, command, Instant::now() + self.timeout);
+        Box::pin(async move {
+            match proposal.await {
+                Ok(ApplyOutput::Ingest { applied }) => Ok(applied),
+                Ok(other) => Err(format!("unexpected apply output {other:?}")),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+    }
+}

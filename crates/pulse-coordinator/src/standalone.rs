@@ -1,0 +1,166 @@
+//! [`Standalone`]: one process hosting every shard with replication factor 1 — the embedded
+//! default for trying Pulse on one machine.
+//!
+//! ## Lifecycle and graceful shutdown
+//! [`Standalone::start`] opens RocksDB, registers the shard state machines, starts the raft
+//! runtime, hosts every shard (bootstrapped or recovered), spawns one ingest batcher per shard
+//! and the tick loop. [`Standalone::serve`] serves gRPC on a listener until the `shutdown`
+//! future resolves, then, in this order: stops accepting and drains in-flight requests
+//! (`serve_with_incoming_shutdown`), stops the tick loop, drops the batchers, and shuts the
+//! raft runtime down (joining its thread), so every acknowledged write is on disk.
+
+use std::future::Future;
+use std::time::Duration;
+
+use pulse_node::{NodeStateMachine, ShardConfig, ShardRange};
+use pulse_proto::PUBLIC_FILE_DESCRIPTOR_SET;
+use pulse_proto::v1::activity_service_server::ActivityServiceServer;
+use pulse_proto::v1::admin_service_server::AdminServiceServer;
+use pulse_proto::v1::cluster_service_server::ClusterServiceServer;
+use pulse_raft::{NullTransport, RaftConfig, RaftRuntime};
+use pulse_storage::RocksEngine;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::config::{ClockKind, ServerConfig};
+use crate::error::{Result, ServerError};
+use crate::gateway::{ActivityGateway, AdminGateway, ClusterGateway};
+use crate::local_shards::LocalShards;
+use crate::metrics;
+
+/// The raft node id of a standalone server (every shard has this one voter).
+const NODE_ID: u64 = 1;
+
+/// A running standalone server (storage, raft, batchers, tick loop), ready to serve gRPC.
+#[derive(Debug)]
+pub struct Standalone {
+    shards: LocalShards,
+    clock: Clock,
+    tick_loop: JoinHandle<()>,
+}
+
+impl Standalone {
+    /// Validates `config`, opens storage and starts raft, every shard and the tick loop.
+    pub async fn start(config: ServerConfig) -> Result<Self> {
+        config.validate()?;
+        let engine = RocksEngine::open(&config.data_dir)?;
+        let shard_configs: Vec<ShardConfig> = ShardRange::split_evenly(config.initial_shards)
+            .into_iter()
+            .zip(1u64..)
+            .map(|(range, shard_id)| ShardConfig { shard_id, range })
+            .collect();
+        let mut machine = NodeStateMachine::new(engine.clone());
+        let mut readers = Vec::with_capacity(shard_configs.len());
+        for shard in &shard_configs {
+            machine.add_shard(*shard)?;
+            readers.extend(machine.reader(shard.shard_id));
+        }
+        let runtime = RaftRuntime::start(NODE_ID, RaftConfig::default(), engine, machine, NullTransport)?;
+        for shard in &shard_configs {
+            runtime.add_shard(shard.shard_id, vec![NODE_ID]).await?;
+        }
+        let clock = match config.clock {
+            ClockKind::Wall => Clock::Wall,
+            ClockKind::Manual if config.manual_clock_start_ms > 0 => {
+                Clock::manual(config.manual_clock_start_ms)
+            }
+            ClockKind::Manual => Clock::manual(Clock::Wall.now_ms()),
+        };
+        let shards = LocalShards::new(
+            runtime,
+            readers,
+            clock.clone(),
+            Duration::from_millis(config.propose_timeout_ms),
+        );
+        let tick_loop = tokio::spawn(tick_loop(
+            shards.clone(),
+            clock.clone(),
+            Duration::from_millis(config.tick_interval_ms),
+            config.tick_max_customers,
+        ));
+        info!(
+            data_dir = %config.data_dir.display(),
+            shards = shard_configs.len(),
+            clock = ?config.clock,
+            "standalone node started"
+        );
+        Ok(Self { shards, clock, tick_loop })
+    }
+
+    /// The server's clock (shared with `AdminService.AdvanceClock`).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Serves the public API, health and reflection on `listener` until `shutdown` resolves,
+    /// then shuts everything down (see the module documentation for the order).
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        health_reporter.set_serving::<ActivityServiceServer<ActivityGateway>>().await;
+        health_reporter.set_serving::<AdminServiceServer<AdminGateway>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(PUBLIC_FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+        let address = listener.local_addr().ok();
+        info!(address = ?address, "serving grpc");
+        let served = Server::builder()
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(ActivityServiceServer::new(ActivityGateway::new(
+                self.shards.clone(),
+                self.clock.clone(),
+            )))
+            .add_service(AdminServiceServer::new(AdminGateway::new(self.clock.clone())))
+            .add_service(ClusterServiceServer::new(ClusterGateway))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await;
+        info!("grpc server stopped; shutting down");
+        let stopped = self.stop().await;
+        served?;
+        stopped
+    }
+
+    /// Stops the tick loop, the batchers and the raft runtime.
+    async fn stop(self) -> Result<()> {
+        self.tick_loop.abort();
+        let _ = self.tick_loop.await;
+        let runtime = self.shards.runtime().clone();
+        drop(self.shards);
+        tokio::task::spawn_blocking(move || runtime.shutdown())
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??;
+        info!("raft runtime stopped");
+        Ok(())
+    }
+}
+
+/// Starts a standalone server from `config` and serves on `listener` until `shutdown`.
+pub async fn run(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    Standalone::start(config).await?.serve(listener, shutdown).await
+}
+
+/// Proposes a `Tick` at the clock's now to every shard every `interval`, so customers become
+/// dormant without events (DESIGN.md "Time"). A failed round is logged and retried next time.
+async fn tick_loop(shards: LocalShards, clock: Clock, interval: Duration, max_customers: u32) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now_ms = clock.now_ms();
+        let round = shards.tick(now_ms, max_customers).await;
+        metrics::tick_round(round.is_ok());
+        if let Err(error) = round {
+            warn!(now_ms, %error, "tick round failed");
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! [`ShardReader`]: a concurrent read view of one shard replica.
+//!
+//! The raft runtime's loop thread owns the [`NodeStateMachine`](crate::NodeStateMachine) and
+//! applies entries; gateways read at the same time through readers. A reader shares the storage
+//! engine and the scoring config in force (swapped atomically by the state machine when a
+//! `SetConfig` entry applies), so reads need no round trip through the loop thread.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use pulse_scoring::{CustomerActivity, RuleSet, ScoringConfig, score};
+use pulse_storage::{ColumnFamily, StorageEngine, customer_hash, state_key};
+
+use crate::error::{NodeError, Result};
+use crate::shard::ShardConfig;
+use crate::stored_customer::StoredCustomer;
+
+/// The scoring config and compiled custom segment rules of a shard, as one immutable value.
+#[derive(Debug, Default)]
+pub(crate) struct Scoring {
+    /// The scoring config in force.
+    pub(crate) config: ScoringConfig,
+    /// The compiled custom segment rules in force.
+    pub(crate) rules: RuleSet,
+}
+
+/// The scoring in force, shared between a shard's state machine (writer) and its readers.
+/// Readers clone the inner `Arc` and release the lock at once.
+pub(crate) type SharedScoring = Arc<RwLock<Arc<Scoring>>>;
+
+/// The current value of `shared` (a poisoned lock still holds a whole value: it is only ever
+/// replaced, never mutated in place).
+pub(crate) fn current(shared: &SharedScoring) -> Arc<Scoring> {
+    shared.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+/// Replaces the scoring in force.
+pub(crate) fn install(shared: &SharedScoring, scoring: Scoring) {
+    *shared.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(scoring);
+}
+
+/// Loads a customer's stored state.
+pub(crate) fn load_customer<E: StorageEngine>(
+    engine: &E,
+    customer_id: &str,
+) -> Result<Option<StoredCustomer>> {
+    match engine.get(ColumnFamily::State, &state_key(customer_id))? {
+        Some(raw) => Ok(Some(StoredCustomer::decode(&raw)?)),
+        None => Ok(None),
+    }
+}
+
+/// Scores a stored customer at `as_of_ms` with custom segments re-evaluated there.
+pub(crate) fn activity_of(
+    customer_id: &str,
+    stored: &StoredCustomer,
+    as_of_ms: i64,
+    scoring: &Scoring,
+) -> Result<CustomerActivity> {
+    let mut activity = score(customer_id, &stored.state, as_of_ms, &scoring.config)?;
+    activity.custom_segments = scoring.rules.evaluate_all(&activity, &stored.state.memberships.custom_ids());
+    Ok(activity)
+}
+
+/// A read view of one shard replica: cheap to clone, `Send + Sync`, usable from any thread
+/// while the raft loop applies entries.
+///
+/// Reads see whatever the replica has applied; for a linearizable read, wait for the shard's
+/// read index first (`RuntimeHandle::read_index`).
+#[derive(Clone)]
+pub struct ShardReader<E> {
+    engine: E,
+    shard: ShardConfig,
+    scoring: SharedScoring,
+}
+
+impl<E> std::fmt::Debug for ShardReader<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardReader").field("shard", &self.shard).finish()
+    }
+}
+
+impl<E: StorageEngine> ShardReader<E> {
+    pub(crate) fn new(engine: E, shard: ShardConfig, scoring: SharedScoring) -> Self {
+        Self { engine, shard, scoring }
+    }
+
+    /// The shard's identity.
+    pub fn shard(&self) -> ShardConfig {
+        self.shard
+    }
+
+    /// The scoring config in force on this replica.
+    pub fn config(&self) -> ScoringConfig {
+        current(&self.scoring).config.clone()
+    }
+
+    /// The customer's activity exactly at `as_of_ms`; `None` for an unknown customer.
+    ///
+    /// Fails with [`NodeError::WrongShard`] for a customer outside the shard's hash range, and
+    /// with a scoring error if `as_of_ms` is before the customer's last event.
+    pub fn activity(&self, customer_id: &str, as_of_ms: i64) -> Result<Option<CustomerActivity>> {
+        let hash = customer_hash(customer_id);
+        if !self.shard.range.contains(hash) {
+            return Err(NodeError::WrongShard {
+                customer_id: customer_id.to_owned(),
+                hash,
+                shard_id: self.shard.shard_id,
+            });
+        }
+        let Some(stored) = load_customer(&self.engine, customer_id)? else { return Ok(None) };
+        activity_of(customer_id, &stored, as_of_ms, &current(&self.scoring)).map(Some)
+    }
+}
