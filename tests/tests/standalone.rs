@@ -196,10 +196,18 @@ async fn standalone_serves_the_activity_api() {
     assert_eq!(now.as_of_ms, later);
     assert_eq!(now, expected("carol", &events, later));
 
-    // step: RPCs of later issues say so.
+    // step: erasure forgets the customer, and a second erasure finds nothing.
+    assert!(get(&mut client, "alice", 0).await.is_ok());
+    bounded(client.delete_customer(v1::DeleteCustomerRequest { customer_id: "alice".into() })).await.unwrap();
+    assert_eq!(get(&mut client, "alice", 0).await.unwrap_err().code(), Code::NotFound);
     let status = bounded(client.delete_customer(v1::DeleteCustomerRequest { customer_id: "alice".into() }))
         .await
         .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    // step: RPCs of later issues say so.
+    let status =
+        bounded(client.get_segment_stats(v1::GetSegmentStatsRequest { dimension: 1 })).await.unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
 
     // step: a stream of ingest requests gets one response per request.

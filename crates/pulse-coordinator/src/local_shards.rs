@@ -106,6 +106,13 @@ impl LocalShards {
         Ok(())
     }
 
+    /// Proposes `command` to the shard at `position` and waits until it is applied.
+    pub async fn propose(&self, position: usize, command: ShardCommand) -> Result<ApplyOutput> {
+        let shard_id = self.shards[position].reader.shard().shard_id;
+        let deadline = Instant::now() + self.propose_timeout;
+        Ok(self.runtime.propose(shard_id, command.encode(), deadline).await?)
+    }
+
     /// Proposes a `Tick` at `now_ms` to every shard; returns the first failure.
     pub async fn tick(&self, now_ms: i64, max_customers: u32) -> Result<()> {
         let deadline = Instant::now() + self.propose_timeout;

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use pulse_ingest::validate_batch;
+use pulse_node::{ApplyOutput, ShardCommand};
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_server::ActivityService;
 use pulse_scoring::{Event, EventInput};
@@ -93,6 +94,26 @@ impl ActivityGateway {
         match self.shards.reader(position).activity(&request.customer_id, as_of_ms)? {
             Some(activity) => Ok(v1::CustomerActivity::from(activity)),
             None => Err(ServerError::CustomerNotFound { customer_id: request.customer_id }),
+        }
+    }
+
+    /// Erases the customer everywhere through a raft entry of its shard, so every replica
+    /// forgets it; `NOT_FOUND` when there was nothing to erase.
+    async fn delete(&self, request: v1::DeleteCustomerRequest) -> Result<v1::DeleteCustomerResponse> {
+        if request.customer_id.is_empty() {
+            return Err(ServerError::InvalidArgument {
+                field: "customer_id".into(),
+                description: "must not be empty".into(),
+            });
+        }
+        let position = self.shards.position_of(&request.customer_id);
+        let command = ShardCommand::DeleteCustomer { customer_id: request.customer_id.clone() };
+        match self.shards.propose(position, command).await? {
+            ApplyOutput::Deleted { existed: true } => Ok(v1::DeleteCustomerResponse {}),
+            ApplyOutput::Deleted { existed: false } => {
+                Err(ServerError::CustomerNotFound { customer_id: request.customer_id })
+            }
+            other => Err(ServerError::Task(format!("unexpected apply output {other:?}"))),
         }
     }
 
@@ -246,10 +267,11 @@ impl ActivityService for ActivityGateway {
         Err(not_yet("WatchTransitions"))
     }
 
+    #[instrument(skip_all, fields(customer_id = %request.get_ref().customer_id))]
     async fn delete_customer(
         &self,
-        _request: Request<v1::DeleteCustomerRequest>,
+        request: Request<v1::DeleteCustomerRequest>,
     ) -> Result<Response<v1::DeleteCustomerResponse>, Status> {
-        Err(not_yet("DeleteCustomer"))
+        Ok(Response::new(self.delete(request.into_inner()).await?))
     }
 }
