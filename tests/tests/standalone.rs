@@ -102,6 +102,33 @@ async fn get(
     bounded(client.get_activity(request)).await.map(tonic::Response::into_inner)
 }
 
+/// Streams a whole `ListSegmentMembers` answer.
+async fn list(
+    client: &mut ActivityServiceClient<Channel>,
+    dimension: v1::Dimension,
+    segment: &str,
+    page_size: u32,
+    page_token: &str,
+) -> Result<Vec<v1::SegmentMember>, tonic::Status> {
+    let request = v1::ListSegmentMembersRequest {
+        dimension: dimension as i32,
+        segment: segment.into(),
+        page_size,
+        page_token: page_token.into(),
+    };
+    let mut stream = bounded(client.list_segment_members(request)).await?.into_inner();
+    let mut members = Vec::new();
+    while let Some(member) = bounded(stream.message()).await? {
+        members.push(member);
+    }
+    Ok(members)
+}
+
+/// A page token from a listing (of the first member, which always continues the listing).
+fn token_of(members: &[v1::SegmentMember]) -> String {
+    members.iter().map(|m| m.next_page_token.clone()).find(|t| !t.is_empty()).unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_serves_the_activity_api() {
     let data_dir = tempfile::tempdir().unwrap();
@@ -222,6 +249,41 @@ async fn standalone_serves_the_activity_api() {
         counts.push((response.accepted, response.duplicates));
     }
     assert_eq!(counts, [(2, 0), (1, 1)]);
+
+    // step: a segment listing merges every shard in customer-id order and resumes from tokens.
+    let newcomers: Vec<v1::Event> = ["seg-e", "seg-a", "seg-d", "seg-b", "seg-c"]
+        .iter()
+        .map(|c| event(c, &format!("{c}-1"), 20, 3.0))
+        .collect();
+    bounded(client.ingest(v1::IngestRequest { events: newcomers })).await.unwrap();
+    let probe = get(&mut client, "seg-a", 0).await.unwrap();
+    let lifecycle =
+        v1::Lifecycle::try_from(probe.lifecycle).unwrap().as_str_name().trim_start_matches("LIFECYCLE_");
+    let whole = list(&mut client, v1::Dimension::Lifecycle, lifecycle, 0, "").await.unwrap();
+    let ids: Vec<&str> = whole.iter().map(|m| m.customer_id.as_str()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted and unique: {ids:?}");
+    for newcomer in ["seg-a", "seg-b", "seg-c", "seg-d", "seg-e"] {
+        assert!(ids.contains(&newcomer), "{newcomer} listed in {lifecycle}");
+    }
+    assert!(whole.last().unwrap().next_page_token.is_empty(), "the last member ends the listing");
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    for _ in 0..ids.len() {
+        let page = list(&mut client, v1::Dimension::Lifecycle, lifecycle, 2, &token).await.unwrap();
+        assert!(!page.is_empty() && page.len() <= 2);
+        token = page.last().unwrap().next_page_token.clone();
+        paged.extend(page.into_iter().map(|m| m.customer_id));
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(paged, ids, "pages of two resume exactly where the previous page ended");
+    let unknown = list(&mut client, v1::Dimension::Lifecycle, "NOPE", 0, "").await.unwrap_err();
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    let missing = list(&mut client, v1::Dimension::Custom, "no-such-segment", 0, "").await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let foreign = list(&mut client, v1::Dimension::Level, "HIGH", 0, &token_of(&whole)).await.unwrap_err();
+    assert_eq!(foreign.code(), Code::InvalidArgument, "a token only resumes its own segment");
 
     drop(client);
     drop(admin);

@@ -27,6 +27,12 @@ pub enum ServerError {
         /// What is wrong.
         description: String,
     },
+    /// No custom segment with this id is defined.
+    #[error("custom segment {segment:?} not found")]
+    SegmentNotFound {
+        /// The segment id asked for.
+        segment: String,
+    },
     /// The customer is unknown.
     #[error("customer {customer_id:?} not found")]
     CustomerNotFound {

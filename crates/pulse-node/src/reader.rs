@@ -5,12 +5,14 @@
 //! engine and the scoring config in force (swapped atomically by the state machine when a
 //! `SetConfig` entry applies), so reads need no round trip through the loop thread.
 
+use std::ops::ControlFlow;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use pulse_scoring::{CustomerActivity, RuleSet, ScoringConfig, score};
-use pulse_storage::{ColumnFamily, StorageEngine, customer_hash, state_key};
+use pulse_scoring::{CustomerActivity, Dimension, RuleSet, ScoringConfig, score};
+use pulse_storage::{ColumnFamily, StorageEngine, customer_hash, prefix_upper_bound, state_key};
 
 use crate::error::{NodeError, Result};
+use crate::keys::{ShardRange, index_segment_prefix};
 use crate::shard::ShardConfig;
 use crate::stored_customer::StoredCustomer;
 
@@ -61,6 +63,41 @@ pub(crate) fn activity_of(
     Ok(activity)
 }
 
+/// Members of `segment` among the customers of `range`, in customer-id order, after `after`
+/// (exclusive), at most `limit`: `(customer_id, since_ms)`. The index is shared by every shard
+/// on the node, so customers of other ranges are skipped.
+pub(crate) fn scan_segment_members<E: StorageEngine>(
+    engine: &E,
+    range: ShardRange,
+    dimension: Dimension,
+    segment: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, i64)>> {
+    let mut members = Vec::new();
+    if limit == 0 {
+        return Ok(members);
+    }
+    let prefix = index_segment_prefix(dimension, segment);
+    let mut start = prefix.clone();
+    if let Some(after) = after {
+        start.extend_from_slice(after.as_bytes());
+        start.push(0); // the smallest key after `after`
+    }
+    let end = prefix_upper_bound(&prefix);
+    engine.scan(ColumnFamily::Index, &start, end.as_deref(), |key, value| {
+        let Ok(customer_id) = std::str::from_utf8(&key[prefix.len()..]) else {
+            return Ok(ControlFlow::Continue(()));
+        };
+        if range.contains(customer_hash(customer_id)) {
+            let since = value.try_into().map(i64::from_be_bytes).unwrap_or_default();
+            members.push((customer_id.to_owned(), since));
+        }
+        Ok(if members.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+    })?;
+    Ok(members)
+}
+
 /// A read view of one shard replica: cheap to clone, `Send + Sync`, usable from any thread
 /// while the raft loop applies entries.
 ///
@@ -109,5 +146,22 @@ impl<E: StorageEngine> ShardReader<E> {
         }
         let Some(stored) = load_customer(&self.engine, customer_id)? else { return Ok(None) };
         activity_of(customer_id, &stored, as_of_ms, &current(&self.scoring)).map(Some)
+    }
+
+    /// Members of `segment` in this shard, in customer-id order, after `after` (exclusive), at
+    /// most `limit`: `(customer_id, since_ms)`.
+    pub fn segment_members(
+        &self,
+        dimension: Dimension,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>> {
+        scan_segment_members(&self.engine, self.shard.range, dimension, segment, after, limit)
+    }
+
+    /// Whether a custom segment with this id is defined on this replica.
+    pub fn has_custom_segment(&self, id: &str) -> bool {
+        current(&self.scoring).rules.get(id).is_some()
     }
 }

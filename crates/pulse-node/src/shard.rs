@@ -19,7 +19,7 @@ use crate::command::{ApplyOutput, ShardCommand};
 use crate::error::{NodeError, Result};
 use crate::keys::{
     ShardRange, apply_index_key, changelog_key, changelog_prefix, config_key, event_ids_key, index_key,
-    index_segment_prefix, parse_changelog_key, parse_timer_key, timer_key, timers_prefix,
+    parse_changelog_key, parse_timer_key, timer_key, timers_prefix,
 };
 use crate::reader::{Scoring, ShardReader, SharedScoring, activity_of, current, install, load_customer};
 use crate::stored_customer::StoredCustomer;
@@ -380,29 +380,7 @@ impl<E: StorageEngine> ShardStateMachine<E> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, i64)>> {
-        let prefix = index_segment_prefix(dimension, segment);
-        let mut start = prefix.clone();
-        if let Some(after) = after {
-            start.extend_from_slice(after.as_bytes());
-            start.push(0); // the smallest key after `after`
-        }
-        let end = prefix_upper_bound(&prefix);
-        let mut members = Vec::new();
-        if limit == 0 {
-            return Ok(members);
-        }
-        self.engine.scan(ColumnFamily::Index, &start, end.as_deref(), |key, value| {
-            let Ok(customer_id) = std::str::from_utf8(&key[prefix.len()..]) else {
-                return Ok(ControlFlow::Continue(()));
-            };
-            // The index is shared by every shard on the node: keep this shard's customers.
-            if self.shard.range.contains(customer_hash(customer_id)) {
-                let since = value.try_into().map(i64::from_be_bytes).unwrap_or_default();
-                members.push((customer_id.to_owned(), since));
-            }
-            Ok(if members.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
-        })?;
-        Ok(members)
+        crate::reader::scan_segment_members(&self.engine, self.shard.range, dimension, segment, after, limit)
     }
 
     /// Changelog entries after the cursor `(raft_index, seq)` (exclusive), at most `limit`.

@@ -14,6 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
+use super::segment_listing::Listing;
 use super::status::not_yet;
 use crate::clock::Clock;
 use crate::error::{Result, ServerError};
@@ -223,11 +224,18 @@ impl ActivityService for ActivityGateway {
 
     type ListSegmentMembersStream = ReceiverStream<Result<v1::SegmentMember, Status>>;
 
+    #[instrument(skip_all, fields(segment = %request.get_ref().segment))]
     async fn list_segment_members(
         &self,
-        _request: Request<v1::ListSegmentMembersRequest>,
+        request: Request<v1::ListSegmentMembersRequest>,
     ) -> Result<Response<Self::ListSegmentMembersStream>, Status> {
-        Err(not_yet("ListSegmentMembers"))
+        let listing = Listing::parse(request.into_inner(), &self.shards)?;
+        for position in 0..self.shards.len() {
+            self.shards.read_barrier(position).await?;
+        }
+        let (out, members) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(listing.stream(self.shards.clone(), self.clock.clone(), out));
+        Ok(Response::new(ReceiverStream::new(members)))
     }
 
     async fn get_segment_stats(

@@ -4,13 +4,15 @@
 //! [`LocalShards`](crate::LocalShards), convert the answer. Every error becomes a
 //! `tonic::Status` in [`status`] and nowhere else.
 //!
-//! - [`ActivityGateway`]: `pulse.v1.ActivityService` (ingest and point reads).
+//! - [`ActivityGateway`]: `pulse.v1.ActivityService` (ingest, point reads, erasure, segment
+//!   listings; `segment_listing` merges the shards' member lists).
 //! - [`AdminGateway`]: `pulse.v1.AdminService` (`AdvanceClock`; the rest arrives with issue 3).
 //! - [`ClusterGateway`]: `pulse.v1.ClusterService` (arrives with issue 3).
 
 mod activity;
 mod admin;
 mod cluster;
+mod segment_listing;
 mod status;
 
 pub use activity::ActivityGateway;

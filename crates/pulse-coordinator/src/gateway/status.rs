@@ -3,7 +3,7 @@
 //! | error                                   | code                 | details          |
 //! |-----------------------------------------|----------------------|------------------|
 //! | invalid events / invalid field / as_of  | `INVALID_ARGUMENT`   | `BadRequest`     |
-//! | unknown customer                        | `NOT_FOUND`          |                  |
+//! | unknown customer, unknown custom segment | `NOT_FOUND`         |                  |
 //! | shard queue full, raft busy             | `RESOURCE_EXHAUSTED` | `RetryInfo`      |
 //! | manual-clock operation on a wall clock  | `FAILED_PRECONDITION`|                  |
 //! | clock moved backwards                   | `INVALID_ARGUMENT`   | `BadRequest`     |
@@ -46,7 +46,9 @@ impl From<ServerError> for Status {
             ServerError::ClockBackwards { .. } => {
                 bad_request(message.clone(), vec![FieldViolation::new("now_ms", message)])
             }
-            ServerError::CustomerNotFound { .. } => Status::not_found(message),
+            ServerError::CustomerNotFound { .. } | ServerError::SegmentNotFound { .. } => {
+                Status::not_found(message)
+            }
             ServerError::ClockIsWall => Status::failed_precondition(message),
             ServerError::Ingest(IngestError::Overloaded { retry_after_ms, .. }) => {
                 retry_later(message, retry_after_ms)
