@@ -37,6 +37,6 @@ pub use command::{ApplyOutput, ShardCommand};
 pub use error::{NodeError, Result};
 pub use keys::{ShardRange, changelog_prefix, index_segment_prefix};
 pub use node_state_machine::NodeStateMachine;
-pub use reader::ShardReader;
+pub use reader::{Scoring, ShardReader};
 pub use shard::{ChangelogEntry, ShardConfig, ShardStateMachine};
 pub use stored_customer::StoredCustomer;

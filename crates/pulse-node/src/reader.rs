@@ -18,11 +18,20 @@ use crate::stored_customer::StoredCustomer;
 
 /// The scoring config and compiled custom segment rules of a shard, as one immutable value.
 #[derive(Debug, Default)]
-pub(crate) struct Scoring {
+pub struct Scoring {
     /// The scoring config in force.
     pub(crate) config: ScoringConfig,
     /// The compiled custom segment rules in force.
     pub(crate) rules: RuleSet,
+}
+
+impl std::ops::Deref for Scoring {
+    type Target = ScoringConfig;
+
+    /// A `Scoring` reads as its config.
+    fn deref(&self) -> &ScoringConfig {
+        &self.config
+    }
 }
 
 /// The scoring in force, shared between a shard's state machine (writer) and its readers.
@@ -126,9 +135,10 @@ impl<E: StorageEngine> ShardReader<E> {
         self.shard
     }
 
-    /// The scoring config in force on this replica.
-    pub fn config(&self) -> ScoringConfig {
-        current(&self.scoring).config.clone()
+    /// The scoring config in force on this replica: a shared handle, so per-request callers
+    /// (ingest validation) do not copy the config.
+    pub fn config(&self) -> Arc<Scoring> {
+        current(&self.scoring)
     }
 
     /// The customer's activity exactly at `as_of_ms`; `None` for an unknown customer.

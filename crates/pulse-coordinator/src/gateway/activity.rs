@@ -137,9 +137,7 @@ impl ActivityGateway {
         if !is_stale(request.consistency) {
             let positions: HashSet<usize> =
                 request.customer_ids.iter().map(|id| self.shards.position_of(id)).collect();
-            for position in positions {
-                self.shards.read_barrier(position).await?;
-            }
+            self.shards.read_barriers(positions).await?;
         }
         let as_of_ms = self.as_of(request.as_of_ms)?;
         let mut seen = HashSet::new();
@@ -230,9 +228,7 @@ impl ActivityService for ActivityGateway {
         request: Request<v1::ListSegmentMembersRequest>,
     ) -> Result<Response<Self::ListSegmentMembersStream>, Status> {
         let listing = Listing::parse(request.into_inner(), &self.shards)?;
-        for position in 0..self.shards.len() {
-            self.shards.read_barrier(position).await?;
-        }
+        self.shards.read_barriers(0..self.shards.len()).await?;
         let (out, members) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(listing.stream(self.shards.clone(), self.clock.clone(), out));
         Ok(Response::new(ReceiverStream::new(members)))
