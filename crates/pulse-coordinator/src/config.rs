@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub tick_max_customers: u32,
     /// Deadline of one raft proposal or read index, ms.
     pub propose_timeout_ms: u64,
+    /// How long recorded transitions are kept (the reach of `GetMigrationMatrix.from_ms` and of
+    /// a `WatchTransitions` resume token), ms.
+    pub transition_retention_ms: i64,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +54,7 @@ impl Default for ServerConfig {
             tick_interval_ms: 1_000,
             tick_max_customers: 10_000,
             propose_timeout_ms: 10_000,
+            transition_retention_ms: 30 * 86_400_000,
         }
     }
 }
@@ -78,6 +82,9 @@ impl ServerConfig {
         }
         if self.propose_timeout_ms == 0 {
             return invalid("propose_timeout_ms", "must be positive");
+        }
+        if self.transition_retention_ms <= 0 {
+            return invalid("transition_retention_ms", "must be positive");
         }
         if self.manual_clock_start_ms < 0 {
             return invalid("manual_clock_start_ms", "must not be negative");

@@ -7,7 +7,7 @@ use pulse_storage::{customer_hash, state_key};
 
 /// Suffix of a customer's event-id key in `state`. UTF-8 never contains 0xFF, so the key cannot
 /// collide with another customer's state key.
-const EVENT_IDS_SUFFIX: u8 = 0xFF;
+pub(crate) const EVENT_IDS_SUFFIX: u8 = 0xFF;
 /// Separator between segment and customer id in `index` keys (segment names never contain it).
 const INDEX_SEPARATOR: u8 = 0x00;
 /// `meta` key tag of the apply index.

@@ -8,12 +8,18 @@
 use std::ops::ControlFlow;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use prost::Message;
+use pulse_proto::v1;
 use pulse_scoring::{CustomerActivity, Dimension, RuleSet, ScoringConfig, score};
-use pulse_storage::{ColumnFamily, StorageEngine, customer_hash, prefix_upper_bound, state_key};
+use pulse_storage::{
+    ColumnFamily, StorageEngine, customer_hash, prefix_upper_bound, state_key, state_key_customer,
+};
 
 use crate::error::{NodeError, Result};
-use crate::keys::{ShardRange, index_segment_prefix};
-use crate::shard::ShardConfig;
+use crate::keys::{
+    EVENT_IDS_SUFFIX, ShardRange, changelog_key, changelog_prefix, index_segment_prefix, parse_changelog_key,
+};
+use crate::shard::{ChangelogEntry, ShardConfig};
 use crate::stored_customer::StoredCustomer;
 
 /// The scoring config and compiled custom segment rules of a shard, as one immutable value.
@@ -107,6 +113,47 @@ pub(crate) fn scan_segment_members<E: StorageEngine>(
     Ok(members)
 }
 
+/// Changelog entries of `shard_id` after the cursor `(raft_index, seq)` (exclusive; `None` =
+/// from the oldest retained), in cursor order, at most `limit`.
+pub(crate) fn scan_changelog<E: StorageEngine>(
+    engine: &E,
+    shard_id: u64,
+    after: Option<(u64, u32)>,
+    limit: usize,
+) -> Result<Vec<ChangelogEntry>> {
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let prefix = changelog_prefix(shard_id);
+    let start = match after {
+        Some((index, seq)) => match seq.checked_add(1) {
+            Some(next) => changelog_key(shard_id, index, next),
+            None => changelog_key(shard_id, index.saturating_add(1), 0),
+        },
+        None => prefix.clone(),
+    };
+    let end = prefix_upper_bound(&prefix);
+    let mut failure = None;
+    engine.scan(ColumnFamily::Changelog, &start, end.as_deref(), |key, value| {
+        match (parse_changelog_key(key), v1::Transition::decode(value)) {
+            (Some((raft_index, seq)), Ok(transition)) => {
+                out.push(ChangelogEntry { raft_index, seq, transition })
+            }
+            (_, Err(e)) => {
+                failure = Some(NodeError::Corrupt { what: "changelog transition", reason: e.to_string() });
+                return Ok(ControlFlow::Break(()));
+            }
+            (None, _) => {}
+        }
+        Ok(if out.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+    })?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(out),
+    }
+}
+
 /// A read view of one shard replica: cheap to clone, `Send + Sync`, usable from any thread
 /// while the raft loop applies entries.
 ///
@@ -173,5 +220,39 @@ impl<E: StorageEngine> ShardReader<E> {
     /// Whether a custom segment with this id is defined on this replica.
     pub fn has_custom_segment(&self, id: &str) -> bool {
         current(&self.scoring).rules.get(id).is_some()
+    }
+
+    /// Changelog entries after the cursor `(raft_index, seq)` (exclusive; `None` = from the
+    /// oldest retained), in cursor order, at most `limit`.
+    pub fn changelog_after(&self, after: Option<(u64, u32)>, limit: usize) -> Result<Vec<ChangelogEntry>> {
+        scan_changelog(&self.engine, self.shard.shard_id, after, limit)
+    }
+
+    /// Visits every customer of the shard in key order (hash, then id) with its stored state,
+    /// until `visit` breaks. For collective queries (stats, top-K, affinity, model fits); the
+    /// visitor must not block.
+    pub fn for_each_customer(
+        &self,
+        mut visit: impl FnMut(&str, &StoredCustomer) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let start = self.shard.range.state_start();
+        let end = self.shard.range.state_end();
+        let mut failure = None;
+        self.engine.scan(ColumnFamily::State, &start, end.as_deref(), |key, value| {
+            if key.last() == Some(&EVENT_IDS_SUFFIX) {
+                return Ok(ControlFlow::Continue(())); // a dedup window, not a customer
+            }
+            let decoded = state_key_customer(key)
+                .map_err(NodeError::from)
+                .and_then(|(_, id)| Ok((id, StoredCustomer::decode(value)?)));
+            match decoded {
+                Ok((customer_id, stored)) => Ok(visit(customer_id, &stored)),
+                Err(error) => {
+                    failure = Some(error);
+                    Ok(ControlFlow::Break(()))
+                }
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
     }
 }

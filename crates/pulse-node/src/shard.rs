@@ -19,7 +19,7 @@ use crate::command::{ApplyOutput, ShardCommand};
 use crate::error::{NodeError, Result};
 use crate::keys::{
     ShardRange, apply_index_key, changelog_key, changelog_prefix, config_key, event_ids_key, index_key,
-    parse_changelog_key, parse_timer_key, timer_key, timers_prefix,
+    parse_timer_key, timer_key, timers_prefix,
 };
 use crate::reader::{Scoring, ShardReader, SharedScoring, activity_of, current, install, load_customer};
 use crate::stored_customer::StoredCustomer;
@@ -385,37 +385,6 @@ impl<E: StorageEngine> ShardStateMachine<E> {
 
     /// Changelog entries after the cursor `(raft_index, seq)` (exclusive), at most `limit`.
     pub fn changelog_after(&self, after: Option<(u64, u32)>, limit: usize) -> Result<Vec<ChangelogEntry>> {
-        let prefix = changelog_prefix(self.shard.shard_id);
-        let start = match after {
-            Some((index, seq)) => match seq.checked_add(1) {
-                Some(next) => changelog_key(self.shard.shard_id, index, next),
-                None => changelog_key(self.shard.shard_id, index.saturating_add(1), 0),
-            },
-            None => prefix.clone(),
-        };
-        let end = prefix_upper_bound(&prefix);
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        let mut failure = None;
-        self.engine.scan(ColumnFamily::Changelog, &start, end.as_deref(), |key, value| {
-            match (parse_changelog_key(key), v1::Transition::decode(value)) {
-                (Some((raft_index, seq)), Ok(transition)) => {
-                    out.push(ChangelogEntry { raft_index, seq, transition })
-                }
-                (_, Err(e)) => {
-                    failure =
-                        Some(NodeError::Corrupt { what: "changelog transition", reason: e.to_string() });
-                    return Ok(ControlFlow::Break(()));
-                }
-                (None, _) => {}
-            }
-            Ok(if out.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
-        })?;
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(out),
-        }
+        crate::reader::scan_changelog(&self.engine, self.shard.shard_id, after, limit)
     }
 }

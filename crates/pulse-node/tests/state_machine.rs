@@ -271,3 +271,55 @@ fn reader_refuses_customers_of_other_shards() {
         .unwrap();
     assert!(matches!(reader.activity(&outside, DAY0), Err(pulse_node::NodeError::WrongShard { .. })));
 }
+
+#[test]
+fn for_each_customer_visits_each_customer_of_the_shard_once() {
+    let engine = MemoryEngine::new();
+    let ranges = ShardRange::split_evenly(2);
+    let shards: Vec<_> = ranges
+        .iter()
+        .zip(1u64..)
+        .map(|(range, shard_id)| {
+            ShardStateMachine::open(engine.clone(), ShardConfig { shard_id, range: *range }).unwrap()
+        })
+        .collect();
+    let mut shards = shards;
+    let customers: Vec<String> = (0..40).map(|i| format!("customer-{i}")).collect();
+    for (index, customer) in customers.iter().enumerate() {
+        let owner = ranges.iter().position(|r| r.contains(pulse_storage::customer_hash(customer))).unwrap();
+        let event = visit(customer, &format!("{customer}-e"), at(0, 10));
+        shards[owner]
+            .apply(
+                index as u64 + 1,
+                &ShardCommand::Ingest { arrival_ms: at(0, 12), events: vec![event] }.encode(),
+            )
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    for shard in &shards {
+        let range = shard.shard().range;
+        shard
+            .reader()
+            .for_each_customer(|id, stored| {
+                assert!(range.contains(pulse_storage::customer_hash(id)), "{id} belongs to the shard");
+                assert_eq!(stored.state.last_seen_ms, at(0, 10));
+                seen.push(id.to_owned());
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+    }
+    seen.sort();
+    let mut expected = customers.clone();
+    expected.sort();
+    assert_eq!(seen, expected, "every customer once, dedup windows skipped");
+
+    let mut first_only = 0;
+    shards[0]
+        .reader()
+        .for_each_customer(|_, _| {
+            first_only += 1;
+            std::ops::ControlFlow::Break(())
+        })
+        .unwrap();
+    assert_eq!(first_only, 1, "the visitor can stop the scan");
+}
