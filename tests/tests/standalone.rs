@@ -3,72 +3,17 @@
 //!
 //! Every wait is bounded by a timeout; the server is stopped through its shutdown future.
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::Duration;
-
-use pulse_coordinator::{ClockKind, ServerConfig, Standalone};
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::admin_service_client::AdminServiceClient;
 use pulse_scoring::{CustomerState, Event, EventInput, ScoringConfig, score};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use pulse_tests::{DAY_MS, DAY0, START_MS, TestServer, bounded};
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
-
-/// 2026-01-05T00:00:00Z.
-const DAY0: i64 = 1_767_571_200_000;
-const DAY_MS: i64 = 86_400_000;
-/// The manual clock at start: ten days after DAY0.
-const START_MS: i64 = DAY0 + 10 * DAY_MS;
-/// Bound of every single wait of this test.
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A standalone server on 127.0.0.1:0 over a temporary directory.
-struct TestServer {
-    address: SocketAddr,
-    stop: oneshot::Sender<()>,
-    serving: JoinHandle<pulse_coordinator::Result<()>>,
-}
-
-impl TestServer {
-    async fn start(data_dir: &Path) -> Self {
-        let config = ServerConfig {
-            data_dir: data_dir.to_path_buf(),
-            clock: ClockKind::Manual,
-            manual_clock_start_ms: START_MS,
-            ..ServerConfig::default()
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let server = bounded(Standalone::start(config)).await.unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let serving = tokio::spawn(server.serve(listener, async move {
-            let _ = stopped.await;
-        }));
-        Self { address, stop, serving }
-    }
-
-    async fn channel(&self) -> Channel {
-        bounded(Channel::from_shared(format!("http://{}", self.address)).unwrap().connect()).await.unwrap()
-    }
-
-    async fn stop(self) {
-        self.stop.send(()).unwrap();
-        bounded(self.serving).await.unwrap().unwrap();
-    }
-}
-
-async fn bounded<T>(future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, future).await.expect("bounded wait timed out")
-}
 
 fn event(customer: &str, id: &str, day: i64, amount: f64) -> v1::Event {
     v1::Event {
