@@ -3,9 +3,11 @@
 //! | error                                   | code                 | details          |
 //! |-----------------------------------------|----------------------|------------------|
 //! | invalid events / invalid field / as_of  | `INVALID_ARGUMENT`   | `BadRequest`     |
+//! | invalid scoring config (every field)    | `INVALID_ARGUMENT`   | `BadRequest`     |
 //! | unknown customer, unknown custom segment | `NOT_FOUND`         |                  |
 //! | shard queue full, raft busy             | `RESOURCE_EXHAUSTED` | `RetryInfo`      |
 //! | manual-clock operation on a wall clock  | `FAILED_PRECONDITION`|                  |
+//! | stale config version, no purchases      | `FAILED_PRECONDITION`|                  |
 //! | clock moved backwards                   | `INVALID_ARGUMENT`   | `BadRequest`     |
 //! | not leader, timeout, stopped, dropped   | `UNAVAILABLE`        |                  |
 //! | anything else                           | `INTERNAL`           |                  |
@@ -43,13 +45,20 @@ impl From<ServerError> for Status {
             ServerError::Node(NodeError::Scoring(ScoringError::AsOfBeforeLastEvent { .. })) => {
                 bad_request(message.clone(), vec![FieldViolation::new("as_of_ms", message)])
             }
+            ServerError::InvalidFields { violations } => {
+                let fields: Vec<FieldViolation> =
+                    violations.into_iter().map(|v| FieldViolation::new(v.field, v.description)).collect();
+                bad_request(message, fields)
+            }
             ServerError::ClockBackwards { .. } => {
                 bad_request(message.clone(), vec![FieldViolation::new("now_ms", message)])
             }
             ServerError::CustomerNotFound { .. } | ServerError::SegmentNotFound { .. } => {
                 Status::not_found(message)
             }
-            ServerError::ClockIsWall => Status::failed_precondition(message),
+            ServerError::ClockIsWall
+            | ServerError::StaleConfigVersion { .. }
+            | ServerError::NoPurchases { .. } => Status::failed_precondition(message),
             ServerError::Ingest(IngestError::Overloaded { retry_after_ms, .. }) => {
                 retry_later(message, retry_after_ms)
             }
