@@ -6,9 +6,11 @@
 //! Every wait is bounded by a timeout; the server is stopped through its shutdown future.
 
 use pulse_coordinator::{ClockKind, ServerConfig};
+use pulse_node::ShardCommand;
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::admin_service_client::AdminServiceClient;
+use pulse_storage::{ColumnFamily, RocksEngine, StorageEngine, WriteBatch, WriteOptions};
 use pulse_tests::{DAY_MS, DAY0, START_MS, TestServer, bounded};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -352,6 +354,51 @@ async fn periodic_rfm_refresh_installs_edges_once_there_are_purchases() {
     })
     .await;
     assert!(get(&mut activity, "solo").await.rfm.is_some());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_brings_every_shard_to_the_newest_config_version() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data_dir.path()).await;
+    let mut activity = Activity::new(server.channel().await);
+    let customers: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+    let events = customers.iter().map(|c| visit(c, "v1", START_MS - DAY_MS)).collect();
+    ingest(&mut activity, events).await;
+    server.stop().await;
+
+    // As if a change had reached only shard 1 before a crash: its stored config (meta key
+    // `shard | 0x02`) is version 3 with a segment every customer satisfies; the others have 0.
+    let set_config = ShardCommand::SetConfig {
+        config: Box::new(pulse_scoring::ScoringConfig { version: 3, ..Default::default() }),
+        segments: vec![pulse_scoring::SegmentDefinition {
+            id: "everyone".into(),
+            name: "Everyone".into(),
+            enter: "activity_index >= 0.0".into(),
+            exit: String::new(),
+        }],
+    };
+    {
+        let engine = RocksEngine::open(data_dir.path()).unwrap();
+        let mut key = 1u64.to_be_bytes().to_vec();
+        key.push(0x02);
+        let mut batch = WriteBatch::new();
+        batch.put(ColumnFamily::Meta, &key, &set_config.encode());
+        engine.write(&batch, WriteOptions { sync: true }).unwrap();
+    }
+
+    let server = TestServer::start(data_dir.path()).await;
+    let channel = server.channel().await;
+    let (mut admin, mut activity) = (Admin::new(channel.clone()), Activity::new(channel));
+    assert_eq!(get_config(&mut admin).await.version, 3);
+    assert_eq!(segment_ids(&mut admin).await, ["everyone"]);
+    // Reads evaluate custom segments with their own shard's config: every shard has it now.
+    for customer in &customers {
+        assert_eq!(get(&mut activity, customer).await.custom_segments, ["everyone"], "{customer}");
+    }
+    // The next change builds on the newest version.
+    put_segment(&mut admin, "more", "activity_index >= 1.0").await.unwrap();
+    assert_eq!(get_config(&mut admin).await.version, 4);
     server.stop().await;
 }
 
