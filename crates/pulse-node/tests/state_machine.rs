@@ -402,3 +402,38 @@ fn config_reevaluation_is_deterministic_and_a_newer_config_restarts_the_pass() {
     assert!(custom.iter().all(|e| e.transition.cause == "CONFIG"));
     assert_eq!(first, run(), "replicas applying the same entries record the same transitions");
 }
+
+#[test]
+fn readers_gather_purchase_histories_and_rfm_sketches_of_buyers_only() {
+    let mut shard = Harness::new();
+    let buy = |customer: &str, id: &str, t: i64, amount: f64| Event {
+        kind: EventKind::Purchase,
+        amount,
+        ..visit(customer, id, t)
+    };
+    shard.ingest(
+        at(10, 12),
+        vec![
+            buy("ann", "a1", at(0, 10), 20.0),
+            buy("ann", "a2", at(4, 10), 30.0),
+            buy("ann", "a3", at(4, 11), 5.0),
+            buy("ben", "b1", at(2, 10), 100.0),
+            visit("cat", "c1", at(3, 10)),
+        ],
+    );
+    let reader = shard.machine.reader();
+    let counts = reader.history_counts(at(10, 0)).unwrap();
+    assert_eq!(counts.customers(), 2, "cat never bought");
+    // ann: purchases on days 0 and 4 (two on day 4 count once): x = 1, t_x = 4, T = 10.
+    assert_eq!(counts.get(&pulse_scoring::PurchaseHistory { x: 1, t_x: 4, t: 10 }), 1);
+    assert_eq!(counts.get(&pulse_scoring::PurchaseHistory { x: 0, t_x: 0, t: 8 }), 1);
+    let sketch = reader.rfm_sketch(at(10, 0)).unwrap();
+    assert_eq!(sketch.count(), 2);
+    let edges = sketch.edges(1).unwrap();
+    // With two buyers every quintile is the lower value: ann's recency (5.54 days) and spend
+    // (55), ben's single purchase; sketch edges are at most one bin (~2 %) above the value.
+    let recency_days = (at(10, 0) - at(4, 11)) as f64 / MS_PER_DAY as f64;
+    assert!((recency_days..recency_days * 1.03).contains(&edges.recency_days[0]), "{edges:?}");
+    assert!((55.0..57.0).contains(&edges.monetary[0]), "{edges:?}");
+    assert_eq!(edges.frequency[0], 1.0, "{edges:?}");
+}

@@ -125,4 +125,24 @@ mod tests {
         assert_eq!(status.code(), Code::ResourceExhausted);
         assert!(status.get_error_details().retry_info().is_some());
     }
+
+    #[test]
+    fn config_errors_name_every_field_or_are_preconditions() {
+        let status = Status::from(ServerError::InvalidFields {
+            violations: vec![
+                pulse_scoring::FieldViolation::new("config.level_low", "must be >= 0"),
+                pulse_scoring::FieldViolation::new("config.max_categories", "must be within 1..=255"),
+            ],
+        });
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let fields: Vec<&str> =
+            details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["config.level_low", "config.max_categories"]);
+        let stale = Status::from(ServerError::StaleConfigVersion { requested: 1, stored: 2 });
+        assert_eq!(stale.code(), Code::FailedPrecondition);
+        let empty = Status::from(ServerError::NoPurchases { operation: "RefreshRfmEdges" });
+        assert_eq!(empty.code(), Code::FailedPrecondition);
+        assert_eq!(Status::from(ServerError::ModelFit { reason: "diverged".into() }).code(), Code::Internal);
+    }
 }
