@@ -5,10 +5,11 @@
 //! [`Standalone::start`] opens RocksDB, registers the shard state machines, starts the raft
 //! runtime, hosts every shard (bootstrapped or recovered), brings every shard to the newest
 //! scoring config version ([`ScoringAdmin::reconcile`]), spawns one ingest batcher per shard,
-//! the tick loop and the periodic RFM edge refresh. [`Standalone::serve`] serves gRPC on a listener until the `shutdown`
-//! future resolves, then, in this order: stops accepting and drains in-flight requests
-//! (`serve_with_incoming_shutdown`), stops the tick loop and the RFM refresh, drops the batchers, and shuts the
-//! raft runtime down (joining its thread), so every acknowledged write is on disk.
+//! the tick loop and the periodic RFM edge refresh. [`Standalone::serve`] serves gRPC on a
+//! listener until the `shutdown` future resolves, then, in this order: stops accepting and
+//! drains in-flight requests (`serve_with_incoming_shutdown`), stops the tick loop and the RFM
+//! refresh, drops the batchers, and shuts the raft runtime down (joining its thread), so every
+//! acknowledged write is on disk.
 
 use std::future::Future;
 use std::time::Duration;
