@@ -41,6 +41,10 @@ pub struct ServerConfig {
     /// How long recorded transitions are kept (the reach of `GetMigrationMatrix.from_ms` and of
     /// a `WatchTransitions` resume token), ms.
     pub transition_retention_ms: i64,
+    /// Interval between periodic recomputations of the RFM quintile edges from every shard
+    /// (installed as a new scoring config version when any customer has a purchase), ms;
+    /// `AdminService.RefreshRfmEdges` refreshes at once.
+    pub rfm_refresh_interval_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +59,7 @@ impl Default for ServerConfig {
             tick_max_customers: 10_000,
             propose_timeout_ms: 10_000,
             transition_retention_ms: 30 * 86_400_000,
+            rfm_refresh_interval_ms: 600_000,
         }
     }
 }
@@ -86,6 +91,9 @@ impl ServerConfig {
         if self.transition_retention_ms <= 0 {
             return invalid("transition_retention_ms", "must be positive");
         }
+        if self.rfm_refresh_interval_ms == 0 {
+            return invalid("rfm_refresh_interval_ms", "must be positive");
+        }
         if self.manual_clock_start_ms < 0 {
             return invalid("manual_clock_start_ms", "must not be negative");
         }
@@ -102,5 +110,10 @@ mod tests {
         ServerConfig::default().validate().unwrap();
         let config = ServerConfig { initial_shards: 0, ..ServerConfig::default() };
         assert!(matches!(config.validate(), Err(ServerError::InvalidConfig { field: "initial_shards", .. })));
+        let config = ServerConfig { rfm_refresh_interval_ms: 0, ..ServerConfig::default() };
+        assert!(matches!(
+            config.validate(),
+            Err(ServerError::InvalidConfig { field: "rfm_refresh_interval_ms", .. })
+        ));
     }
 }

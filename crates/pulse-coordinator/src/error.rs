@@ -3,6 +3,7 @@
 use pulse_ingest::IngestError;
 use pulse_node::NodeError;
 use pulse_raft::{ProposeError, RaftError};
+use pulse_scoring::FieldViolation;
 use pulse_storage::StorageError;
 
 /// Result of server operations.
@@ -26,6 +27,32 @@ pub enum ServerError {
         field: String,
         /// What is wrong.
         description: String,
+    },
+    /// Several request fields are invalid (a whole scoring config); every one is listed.
+    #[error("invalid request: {}", join(violations))]
+    InvalidFields {
+        /// The bad fields, with their paths in the request (`config.level_low`).
+        violations: Vec<FieldViolation>,
+    },
+    /// `UpdateScoringConfig` derived from a config version that is no longer the stored one.
+    #[error("config.version {requested} is stale: the stored scoring config is version {stored}")]
+    StaleConfigVersion {
+        /// The version the request was derived from.
+        requested: u64,
+        /// The version stored now.
+        stored: u64,
+    },
+    /// A model fit or RFM refresh found no customer with a purchase.
+    #[error("{operation}: no customer has a purchase yet")]
+    NoPurchases {
+        /// The operation (`FitLifetimeModel`, `RefreshRfmEdges`).
+        operation: &'static str,
+    },
+    /// The lifetime model fit did not converge; nothing was installed.
+    #[error("lifetime model fit failed: {reason}")]
+    ModelFit {
+        /// Why, from the optimiser.
+        reason: String,
     },
     /// No custom segment with this id is defined.
     #[error("custom segment {segment:?} not found")]
@@ -74,4 +101,9 @@ pub enum ServerError {
     /// A background task panicked or was cancelled.
     #[error("task failed: {0}")]
     Task(String),
+}
+
+fn join(violations: &[FieldViolation]) -> String {
+    let parts: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    parts.join("; ")
 }

@@ -15,6 +15,8 @@
 //! - [`ServerConfig`]: the server's settings, defaults and their one validation.
 //! - [`Clock`]: wall or manual time.
 //! - [`LocalShards`]: the shards hosted here — raft handle, readers, batchers, routing by hash.
+//! - [`ScoringAdmin`]: versioned changes of the replicated scoring config (updates, custom
+//!   segments, lifetime fit, RFM edges), one at a time, installed on every shard.
 //! - `gateway/`: the gRPC services; errors become statuses in `gateway/status.rs` only.
 //! - [`Standalone`]: opens storage, starts raft, serves, shuts down gracefully.
 //! - [`describe_metrics`]: the metrics the server records (Prometheus names).
@@ -26,6 +28,7 @@ mod error;
 mod gateway;
 mod local_shards;
 mod metrics;
+mod scoring_admin;
 mod standalone;
 
 pub use clock::Clock;
@@ -34,4 +37,5 @@ pub use error::{Result, ServerError};
 pub use gateway::{ActivityGateway, AdminGateway, ClusterGateway};
 pub use local_shards::LocalShards;
 pub use metrics::describe_metrics;
+pub use scoring_admin::{RefreshedEdges, ScoringAdmin};
 pub use standalone::{Standalone, run};

@@ -3,11 +3,13 @@
 //!
 //! ## Lifecycle and graceful shutdown
 //! [`Standalone::start`] opens RocksDB, registers the shard state machines, starts the raft
-//! runtime, hosts every shard (bootstrapped or recovered), spawns one ingest batcher per shard
-//! and the tick loop. [`Standalone::serve`] serves gRPC on a listener until the `shutdown`
-//! future resolves, then, in this order: stops accepting and drains in-flight requests
-//! (`serve_with_incoming_shutdown`), stops the tick loop, drops the batchers, and shuts the
-//! raft runtime down (joining its thread), so every acknowledged write is on disk.
+//! runtime, hosts every shard (bootstrapped or recovered), brings every shard to the newest
+//! scoring config version ([`ScoringAdmin::reconcile`]), spawns one ingest batcher per shard,
+//! the tick loop and the periodic RFM edge refresh. [`Standalone::serve`] serves gRPC on a
+//! listener until the `shutdown` future resolves, then, in this order: stops accepting and
+//! drains in-flight requests (`serve_with_incoming_shutdown`), stops the tick loop and the RFM
+//! refresh, drops the batchers, and shuts the raft runtime down (joining its thread), so every
+//! acknowledged write is on disk.
 
 use std::future::Future;
 use std::time::Duration;
@@ -24,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::config::{ClockKind, ServerConfig};
@@ -32,20 +34,26 @@ use crate::error::{Result, ServerError};
 use crate::gateway::{ActivityGateway, AdminGateway, ClusterGateway};
 use crate::local_shards::LocalShards;
 use crate::metrics;
+use crate::scoring_admin::ScoringAdmin;
 
 /// The raft node id of a standalone server (every shard has this one voter).
 const NODE_ID: u64 = 1;
 
-/// A running standalone server (storage, raft, batchers, tick loop), ready to serve gRPC.
+/// A running standalone server (storage, raft, batchers, tick loop, RFM refresh), ready to
+/// serve gRPC.
 #[derive(Debug)]
 pub struct Standalone {
     shards: LocalShards,
     clock: Clock,
+    admin: ScoringAdmin,
+    tick_max_customers: u32,
     tick_loop: JoinHandle<()>,
+    rfm_refresh_loop: JoinHandle<()>,
 }
 
 impl Standalone {
-    /// Validates `config`, opens storage and starts raft, every shard and the tick loop.
+    /// Validates `config`, opens storage and starts raft, every shard (reconciling their scoring
+    /// config versions), the tick loop and the periodic RFM refresh.
     pub async fn start(config: ServerConfig) -> Result<Self> {
         config.validate()?;
         let engine = RocksEngine::open(&config.data_dir)?;
@@ -77,11 +85,17 @@ impl Standalone {
             clock.clone(),
             Duration::from_millis(config.propose_timeout_ms),
         );
+        let admin = ScoringAdmin::new(shards.clone(), clock.clone());
+        admin.reconcile().await?;
         let tick_loop = tokio::spawn(tick_loop(
             shards.clone(),
             clock.clone(),
             Duration::from_millis(config.tick_interval_ms),
             config.tick_max_customers,
+        ));
+        let rfm_refresh_loop = tokio::spawn(rfm_refresh_loop(
+            admin.clone(),
+            Duration::from_millis(config.rfm_refresh_interval_ms),
         ));
         info!(
             data_dir = %config.data_dir.display(),
@@ -89,7 +103,14 @@ impl Standalone {
             clock = ?config.clock,
             "standalone node started"
         );
-        Ok(Self { shards, clock, tick_loop })
+        Ok(Self {
+            shards,
+            clock,
+            admin,
+            tick_max_customers: config.tick_max_customers,
+            tick_loop,
+            rfm_refresh_loop,
+        })
     }
 
     /// The server's clock (shared with `AdminService.AdvanceClock`).
@@ -116,7 +137,12 @@ impl Standalone {
                 self.shards.clone(),
                 self.clock.clone(),
             )))
-            .add_service(AdminServiceServer::new(AdminGateway::new(self.clock.clone())))
+            .add_service(AdminServiceServer::new(AdminGateway::new(
+                self.clock.clone(),
+                self.shards.clone(),
+                self.admin.clone(),
+                self.tick_max_customers,
+            )))
             .add_service(ClusterServiceServer::new(ClusterGateway))
             // No Nagle: a small response must not wait for the client's delayed ACK (40 ms).
             .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
@@ -127,11 +153,14 @@ impl Standalone {
         stopped
     }
 
-    /// Stops the tick loop, the batchers and the raft runtime.
+    /// Stops the tick loop, the RFM refresh, the batchers and the raft runtime.
     async fn stop(self) -> Result<()> {
         self.tick_loop.abort();
         let _ = self.tick_loop.await;
+        self.rfm_refresh_loop.abort();
+        let _ = self.rfm_refresh_loop.await;
         let runtime = self.shards.runtime().clone();
+        drop(self.admin);
         drop(self.shards);
         tokio::task::spawn_blocking(move || runtime.shutdown())
             .await
@@ -162,6 +191,28 @@ async fn tick_loop(shards: LocalShards, clock: Clock, interval: Duration, max_cu
         metrics::tick_round(round.is_ok());
         if let Err(error) = round {
             warn!(now_ms, %error, "tick round failed");
+        }
+    }
+}
+
+/// Recomputes the RFM quintile edges from every shard every `interval` (the first time one
+/// interval after start) while any customer has a purchase. A failed refresh is logged and
+/// retried next time.
+async fn rfm_refresh_loop(admin: ScoringAdmin, interval: Duration) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match admin.refresh_rfm_edges().await {
+            Ok(refreshed) => {
+                debug!(
+                    version = refreshed.edges.version,
+                    customers = refreshed.customers,
+                    "rfm edges refreshed"
+                )
+            }
+            Err(ServerError::NoPurchases { .. }) => debug!("no purchases yet; rfm edges not refreshed"),
+            Err(error) => warn!(%error, "periodic rfm edge refresh failed"),
         }
     }
 }

@@ -14,6 +14,9 @@ const INDEX_SEPARATOR: u8 = 0x00;
 const META_APPLY_INDEX: u8 = 0x01;
 /// `meta` key tag of the shard's scoring config and segment definitions.
 const META_CONFIG: u8 = 0x02;
+/// `meta` key tag of the shard's config re-evaluation cursor (the next `state` key to
+/// re-evaluate under a newly installed config).
+const META_REEVALUATION_CURSOR: u8 = 0x03;
 
 /// The hash range a shard owns, both ends inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +150,12 @@ pub fn apply_index_key(shard_id: u64) -> Vec<u8> {
 /// `meta` key of a shard's scoring config.
 pub fn config_key(shard_id: u64) -> Vec<u8> {
     meta_key(shard_id, META_CONFIG)
+}
+
+/// `meta` key of a shard's config re-evaluation cursor: present while customers remain to be
+/// re-evaluated under the config installed last; its value is the next `state` key to visit.
+pub fn reevaluation_cursor_key(shard_id: u64) -> Vec<u8> {
+    meta_key(shard_id, META_REEVALUATION_CURSOR)
 }
 
 fn meta_key(shard_id: u64, tag: u8) -> Vec<u8> {

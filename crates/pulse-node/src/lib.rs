@@ -10,6 +10,7 @@
 //!  CF timers     shard | due_ms | h | customer_id         → ()
 //!  CF changelog  shard | raft_index | seq                 → Transition
 //!  CF meta       shard | 0x01 → apply index;  shard | 0x02 → config + segment definitions
+//!                shard | 0x03 → next state key to re-evaluate under a new config (cursor)
 //! ```
 //!
 //! all in ONE write batch per entry, together with the apply index, so a crash between entries
@@ -23,11 +24,13 @@
 //! - [`NodeStateMachine`]: the node's shards behind pulse-raft's `StateMachine`.
 //! - [`ShardReader`]: a concurrent read view of a shard for the gateway (the raft loop owns the
 //!   state machines; readers share their engine and the scoring config in force).
+//! - `model_inputs`: per-shard inputs of the model fits (purchase histories, RFM sketches).
 //! - [`NodeError`]: what can fail.
 
 mod command;
 mod error;
 mod keys;
+mod model_inputs;
 mod node_state_machine;
 mod reader;
 mod shard;

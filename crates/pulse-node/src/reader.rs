@@ -10,7 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use prost::Message;
 use pulse_proto::v1;
-use pulse_scoring::{CustomerActivity, Dimension, RuleSet, ScoringConfig, score};
+use pulse_scoring::{CustomerActivity, Dimension, RuleSet, ScoringConfig, SegmentDefinition, score};
 use pulse_storage::{
     ColumnFamily, StorageEngine, customer_hash, prefix_upper_bound, state_key, state_key_customer,
 };
@@ -29,6 +29,18 @@ pub struct Scoring {
     pub(crate) config: ScoringConfig,
     /// The compiled custom segment rules in force.
     pub(crate) rules: RuleSet,
+}
+
+impl Scoring {
+    /// The scoring config in force.
+    pub fn config(&self) -> &ScoringConfig {
+        &self.config
+    }
+
+    /// The custom segment definitions in force, ordered by id.
+    pub fn segments(&self) -> Vec<SegmentDefinition> {
+        self.rules.iter().map(|segment| segment.definition().clone()).collect()
+    }
 }
 
 impl std::ops::Deref for Scoring {
@@ -215,6 +227,11 @@ impl<E: StorageEngine> ShardReader<E> {
         limit: usize,
     ) -> Result<Vec<(String, i64)>> {
         scan_segment_members(&self.engine, self.shard.range, dimension, segment, after, limit)
+    }
+
+    /// The custom segment definitions in force on this replica, ordered by id.
+    pub fn segments(&self) -> Vec<SegmentDefinition> {
+        current(&self.scoring).segments()
     }
 
     /// Whether a custom segment with this id is defined on this replica.

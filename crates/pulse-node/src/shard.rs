@@ -1,6 +1,6 @@
 //! [`ShardStateMachine`]: applies a shard's committed entries and serves its reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -12,14 +12,15 @@ use pulse_scoring::{
 };
 use pulse_storage::{
     ColumnFamily, StorageEngine, WriteBatch, WriteOptions, customer_hash, prefix_upper_bound, state_key,
+    state_key_customer,
 };
 use tracing::{debug, warn};
 
 use crate::command::{ApplyOutput, ShardCommand};
 use crate::error::{NodeError, Result};
 use crate::keys::{
-    ShardRange, apply_index_key, changelog_key, changelog_prefix, config_key, event_ids_key, index_key,
-    parse_timer_key, timer_key, timers_prefix,
+    EVENT_IDS_SUFFIX, ShardRange, apply_index_key, changelog_key, changelog_prefix, config_key,
+    event_ids_key, index_key, parse_timer_key, reevaluation_cursor_key, timer_key, timers_prefix,
 };
 use crate::reader::{Scoring, ShardReader, SharedScoring, activity_of, current, install, load_customer};
 use crate::stored_customer::StoredCustomer;
@@ -151,6 +152,14 @@ impl<E: StorageEngine> ShardStateMachine<E> {
                 ShardCommand::SetConfig { config, segments } => {
                     batch.put(ColumnFamily::Meta, &config_key(self.shard.shard_id), data);
                     self.install_config(*config, segments)?;
+                    // Every customer is re-evaluated under the new config, a bounded number per
+                    // following `Tick` entry, from the start of the shard's range (a pending
+                    // pass for an older config restarts: the new one supersedes it).
+                    batch.put(
+                        ColumnFamily::Meta,
+                        &reevaluation_cursor_key(self.shard.shard_id),
+                        &self.shard.range.state_start(),
+                    );
                     ApplyOutput::ConfigSet
                 }
             }
@@ -223,6 +232,10 @@ impl<E: StorageEngine> ShardStateMachine<E> {
         Ok(applied)
     }
 
+    /// A tick: first continues a pending config re-evaluation pass (at most `max_customers`
+    /// customers, cause `CONFIG`), then re-evaluates customers whose timer is due at `now_ms`
+    /// with the rest of the budget (cause `TIME`). `evaluated` counts both, so a caller can
+    /// tick until a tick evaluates fewer than `max_customers`.
     fn apply_tick(
         &mut self,
         batch: &mut WriteBatch,
@@ -230,21 +243,23 @@ impl<E: StorageEngine> ShardStateMachine<E> {
         now_ms: i64,
         max_customers: u32,
     ) -> Result<ApplyOutput> {
+        let mut seq = 0u32;
+        let reevaluated = self.continue_config_pass(batch, index, &mut seq, now_ms, max_customers)?;
+        let mut evaluated = u32::try_from(reevaluated.len()).unwrap_or(u32::MAX);
+        let budget = max_customers.saturating_sub(evaluated) as usize;
         let prefix = timers_prefix(self.shard.shard_id);
         let end = timer_key(self.shard.shard_id, now_ms.saturating_add(1), "");
         let mut due = Vec::new();
-        self.engine.scan(ColumnFamily::Timers, &prefix, Some(&end), |key, _| {
-            if let Some((_, customer_id)) = parse_timer_key(key) {
-                due.push((key.to_vec(), customer_id.to_owned()));
-            }
-            Ok(if due.len() >= max_customers as usize {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            })
-        })?;
-        let mut seq = 0u32;
-        let mut evaluated = 0u32;
+        if budget > 0 {
+            self.engine.scan(ColumnFamily::Timers, &prefix, Some(&end), |key, _| {
+                if let Some((_, customer_id)) = parse_timer_key(key)
+                    && !reevaluated.contains(customer_id)
+                {
+                    due.push((key.to_vec(), customer_id.to_owned()));
+                }
+                Ok(if due.len() >= budget { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+            })?;
+        }
         for (key, customer_id) in due {
             let Some(mut stored) = self.load_customer(&customer_id)? else {
                 batch.delete(ColumnFamily::Timers, &key);
@@ -256,6 +271,54 @@ impl<E: StorageEngine> ShardStateMachine<E> {
             evaluated += 1;
         }
         Ok(ApplyOutput::Tick { evaluated, transitions: seq })
+    }
+
+    /// Re-evaluates (cause `CONFIG`, at `now_ms`) up to `budget` customers from the config
+    /// re-evaluation cursor in `meta`, and moves the cursor past them, deleting it when the
+    /// shard's range is exhausted. Returns the customers re-evaluated (none without a cursor).
+    fn continue_config_pass(
+        &mut self,
+        batch: &mut WriteBatch,
+        index: u64,
+        seq: &mut u32,
+        now_ms: i64,
+        budget: u32,
+    ) -> Result<BTreeSet<String>> {
+        let mut reevaluated = BTreeSet::new();
+        let cursor_key = reevaluation_cursor_key(self.shard.shard_id);
+        let Some(start) = self.engine.get(ColumnFamily::Meta, &cursor_key)? else {
+            return Ok(reevaluated);
+        };
+        if budget == 0 {
+            return Ok(reevaluated);
+        }
+        let end = self.shard.range.state_end();
+        let mut customers = Vec::new();
+        let mut next_key = None;
+        self.engine.scan(ColumnFamily::State, &start, end.as_deref(), |key, value| {
+            if key.last() == Some(&EVENT_IDS_SUFFIX) {
+                return Ok(ControlFlow::Continue(())); // a dedup window, not a customer
+            }
+            if customers.len() >= budget as usize {
+                next_key = Some(key.to_vec());
+                return Ok(ControlFlow::Break(()));
+            }
+            customers.push((key.to_vec(), value.to_vec()));
+            Ok(ControlFlow::Continue(()))
+        })?;
+        for (key, value) in customers {
+            let (_, customer_id) = state_key_customer(&key)?;
+            let mut stored = StoredCustomer::decode(&value)?;
+            let as_of_ms = now_ms.max(stored.state.last_seen_ms);
+            self.reevaluate(batch, index, seq, customer_id, &mut stored, as_of_ms, Cause::Config)?;
+            batch.put(ColumnFamily::State, &key, &stored.encode());
+            reevaluated.insert(customer_id.to_owned());
+        }
+        match next_key {
+            Some(next) => batch.put(ColumnFamily::Meta, &cursor_key, &next),
+            None => batch.delete(ColumnFamily::Meta, &cursor_key),
+        }
+        Ok(reevaluated)
     }
 
     fn apply_delete(&mut self, batch: &mut WriteBatch, customer_id: &str) -> Result<bool> {

@@ -323,3 +323,117 @@ fn for_each_customer_visits_each_customer_of_the_shard_once() {
         .unwrap();
     assert_eq!(first_only, 1, "the visitor can stop the scan");
 }
+
+fn engaged_segment() -> SegmentDefinition {
+    SegmentDefinition {
+        id: "engaged".into(),
+        name: "Engaged".into(),
+        enter: "activity_index >= 1.0".into(),
+        exit: String::new(),
+    }
+}
+
+#[test]
+fn a_new_config_reevaluates_every_customer_in_bounded_ticks_that_survive_restart() {
+    let mut shard = Harness::new();
+    let customers = ["c1", "c2", "c3", "c4", "c5"];
+    let events: Vec<Event> = customers.iter().map(|c| visit(c, &format!("{c}-e"), at(0, 10))).collect();
+    shard.ingest(at(0, 12), events);
+    assert!(shard.members(Dimension::Custom, "engaged").is_empty());
+
+    shard.apply(ShardCommand::SetConfig {
+        config: Box::new(ScoringConfig { version: 1, ..ScoringConfig::default() }),
+        segments: vec![engaged_segment()],
+    });
+    assert!(shard.members(Dimension::Custom, "engaged").is_empty(), "nothing moves until a tick");
+    let tick = |shard: &mut Harness| shard.apply(ShardCommand::Tick { now_ms: at(0, 13), max_customers: 2 });
+    assert_eq!(tick(&mut shard), ApplyOutput::Tick { evaluated: 2, transitions: 2 });
+    assert_eq!(shard.members(Dimension::Custom, "engaged").len(), 2);
+
+    // The cursor is in storage: a restarted replica continues where the pass stopped.
+    shard.machine = ShardStateMachine::open(shard.engine.clone(), SHARD).unwrap();
+    assert_eq!(tick(&mut shard), ApplyOutput::Tick { evaluated: 2, transitions: 2 });
+    assert_eq!(tick(&mut shard), ApplyOutput::Tick { evaluated: 1, transitions: 1 });
+    assert_eq!(tick(&mut shard), ApplyOutput::Tick { evaluated: 0, transitions: 0 }, "pass finished");
+
+    let mut members = shard.members(Dimension::Custom, "engaged");
+    members.sort();
+    assert_eq!(members, customers);
+    let custom = shard.transitions(Dimension::Custom);
+    assert_eq!(custom.len(), 5, "each customer entered once: {custom:?}");
+    assert!(custom.iter().all(|t| t.1.is_empty() && t.2 == "engaged" && t.3 == "CONFIG"), "{custom:?}");
+    let activity = shard.machine.activity("c3", at(0, 13)).unwrap().unwrap();
+    assert_eq!(activity.custom_segments, ["engaged"]);
+}
+
+#[test]
+fn config_reevaluation_is_deterministic_and_a_newer_config_restarts_the_pass() {
+    let run = || {
+        let mut shard = Harness::new();
+        let events: Vec<Event> =
+            (0..7).map(|i| visit(&format!("k{i}"), &format!("e{i}"), at(0, 10))).collect();
+        shard.ingest(at(0, 12), events);
+        shard.apply(ShardCommand::SetConfig {
+            config: Box::new(ScoringConfig { version: 1, ..ScoringConfig::default() }),
+            segments: vec![engaged_segment()],
+        });
+        shard.apply(ShardCommand::Tick { now_ms: at(0, 13), max_customers: 3 });
+        // Removing the segment while the first pass is half done: the members leave, and the
+        // customers not yet visited never enter.
+        shard.apply(ShardCommand::SetConfig {
+            config: Box::new(ScoringConfig { version: 2, ..ScoringConfig::default() }),
+            segments: vec![],
+        });
+        let mut total = 0;
+        for _ in 0..10 {
+            match shard.apply(ShardCommand::Tick { now_ms: at(0, 14), max_customers: 3 }) {
+                ApplyOutput::Tick { evaluated, .. } => total += evaluated,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(total, 7, "the second pass visits every customer once");
+        assert!(shard.members(Dimension::Custom, "engaged").is_empty());
+        shard.machine.changelog_after(None, 10_000).unwrap()
+    };
+    let first = run();
+    let custom: Vec<_> =
+        first.iter().filter(|e| e.transition.dimension == v1::Dimension::Custom as i32).collect();
+    assert_eq!(custom.len(), 6, "three entered, then left");
+    assert!(custom.iter().all(|e| e.transition.cause == "CONFIG"));
+    assert_eq!(first, run(), "replicas applying the same entries record the same transitions");
+}
+
+#[test]
+fn readers_gather_purchase_histories_and_rfm_sketches_of_buyers_only() {
+    let mut shard = Harness::new();
+    let buy = |customer: &str, id: &str, t: i64, amount: f64| Event {
+        kind: EventKind::Purchase,
+        amount,
+        ..visit(customer, id, t)
+    };
+    shard.ingest(
+        at(10, 12),
+        vec![
+            buy("ann", "a1", at(0, 10), 20.0),
+            buy("ann", "a2", at(4, 10), 30.0),
+            buy("ann", "a3", at(4, 11), 5.0),
+            buy("ben", "b1", at(2, 10), 100.0),
+            visit("cat", "c1", at(3, 10)),
+        ],
+    );
+    let reader = shard.machine.reader();
+    let counts = reader.history_counts(at(10, 0)).unwrap();
+    assert_eq!(counts.customers(), 2, "cat never bought");
+    // ann: purchases on days 0 and 4 (two on day 4 count once): x = 1, t_x = 4, T = 10.
+    assert_eq!(counts.get(&pulse_scoring::PurchaseHistory { x: 1, t_x: 4, t: 10 }), 1);
+    assert_eq!(counts.get(&pulse_scoring::PurchaseHistory { x: 0, t_x: 0, t: 8 }), 1);
+    let sketch = reader.rfm_sketch(at(10, 0)).unwrap();
+    assert_eq!(sketch.count(), 2);
+    let edges = sketch.edges(1).unwrap();
+    // With two buyers every quintile is the lower value: ann's recency (5.54 days) and spend
+    // (55), ben's single purchase; sketch edges are at most one bin (~2 %) above the value.
+    let recency_days = (at(10, 0) - at(4, 11)) as f64 / MS_PER_DAY as f64;
+    assert!((recency_days..recency_days * 1.03).contains(&edges.recency_days[0]), "{edges:?}");
+    assert!((55.0..57.0).contains(&edges.monetary[0]), "{edges:?}");
+    assert_eq!(edges.frequency[0], 1.0, "{edges:?}");
+}

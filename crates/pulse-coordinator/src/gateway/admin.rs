@@ -1,75 +1,137 @@
-//! [`AdminGateway`]: `pulse.v1.AdminService`. `AdvanceClock` works; the rest arrives with issue 3.
+//! [`AdminGateway`]: `pulse.v1.AdminService` — the scoring config, custom segment definitions,
+//! model fits (through [`ScoringAdmin`]) and the manual clock.
 
+use pulse_node::ApplyOutput;
 use pulse_proto::v1;
 use pulse_proto::v1::admin_service_server::AdminService;
 use tonic::{Request, Response, Status};
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
-use super::status::not_yet;
 use crate::clock::Clock;
+use crate::error::{Result, ServerError};
+use crate::local_shards::LocalShards;
+use crate::scoring_admin::ScoringAdmin;
+
+/// Most `Tick` rounds one `AdvanceClock` proposes before answering (each round re-evaluates up
+/// to `tick_max_customers` customers per shard).
+const MAX_SETTLE_ROUNDS: usize = 1_000;
 
 /// `pulse.v1.AdminService` of this process.
 #[derive(Debug, Clone)]
 pub struct AdminGateway {
     clock: Clock,
+    shards: LocalShards,
+    admin: ScoringAdmin,
+    tick_max_customers: u32,
 }
 
 impl AdminGateway {
-    /// An admin service moving `clock` (when manual).
-    pub fn new(clock: Clock) -> Self {
-        Self { clock }
+    /// An admin service changing the config of `shards` through `admin` and moving `clock`
+    /// (when manual); `AdvanceClock` ticks with at most `tick_max_customers` per entry.
+    pub fn new(clock: Clock, shards: LocalShards, admin: ScoringAdmin, tick_max_customers: u32) -> Self {
+        Self { clock, shards, admin, tick_max_customers }
+    }
+
+    /// Proposes `Tick { now_ms }` to every shard, again to each shard whose tick used its whole
+    /// budget, until every shard has nothing left due at `now_ms` (or the round bound is hit).
+    async fn settle(&self, now_ms: i64) -> Result<()> {
+        let mut pending: Vec<usize> = (0..self.shards.len()).collect();
+        for _ in 0..MAX_SETTLE_ROUNDS {
+            let command = pulse_node::ShardCommand::Tick { now_ms, max_customers: self.tick_max_customers };
+            let ticks: Vec<_> = pending
+                .iter()
+                .map(|&position| {
+                    let (shards, command) = (self.shards.clone(), command.clone());
+                    tokio::spawn(async move { (position, shards.propose(position, command).await) })
+                })
+                .collect();
+            let mut busy = Vec::new();
+            for tick in ticks {
+                let (position, output) = tick.await.map_err(|e| ServerError::Task(e.to_string()))?;
+                if let ApplyOutput::Tick { evaluated, .. } = output?
+                    && evaluated >= self.tick_max_customers
+                {
+                    busy.push(position);
+                }
+            }
+            if busy.is_empty() {
+                return Ok(());
+            }
+            pending = busy;
+        }
+        warn!(now_ms, shards = pending.len(), "time-driven changes still pending after the round bound");
+        Ok(())
     }
 }
 
 #[tonic::async_trait]
 impl AdminService for AdminGateway {
+    #[instrument(skip_all)]
     async fn get_scoring_config(
         &self,
         _request: Request<v1::GetScoringConfigRequest>,
     ) -> Result<Response<v1::ScoringConfig>, Status> {
-        Err(not_yet("GetScoringConfig"))
+        let scoring = self.admin.current().await?;
+        Ok(Response::new(v1::ScoringConfig::from(scoring.config())))
     }
 
+    #[instrument(skip_all)]
     async fn update_scoring_config(
         &self,
-        _request: Request<v1::UpdateScoringConfigRequest>,
+        request: Request<v1::UpdateScoringConfigRequest>,
     ) -> Result<Response<v1::ScoringConfig>, Status> {
-        Err(not_yet("UpdateScoringConfig"))
+        let config = self.admin.update_config(request.into_inner().config).await?;
+        Ok(Response::new(v1::ScoringConfig::from(config)))
     }
 
+    #[instrument(skip_all)]
     async fn put_segment_definition(
         &self,
-        _request: Request<v1::PutSegmentDefinitionRequest>,
+        request: Request<v1::PutSegmentDefinitionRequest>,
     ) -> Result<Response<v1::SegmentDefinition>, Status> {
-        Err(not_yet("PutSegmentDefinition"))
+        let definition = self.admin.put_segment(request.into_inner().definition).await?;
+        Ok(Response::new(v1::SegmentDefinition::from(definition)))
     }
 
+    #[instrument(skip_all, fields(id = %request.get_ref().id))]
     async fn delete_segment_definition(
         &self,
-        _request: Request<v1::DeleteSegmentDefinitionRequest>,
+        request: Request<v1::DeleteSegmentDefinitionRequest>,
     ) -> Result<Response<v1::DeleteSegmentDefinitionResponse>, Status> {
-        Err(not_yet("DeleteSegmentDefinition"))
+        self.admin.delete_segment(&request.into_inner().id).await?;
+        Ok(Response::new(v1::DeleteSegmentDefinitionResponse {}))
     }
 
+    #[instrument(skip_all)]
     async fn list_segment_definitions(
         &self,
         _request: Request<v1::ListSegmentDefinitionsRequest>,
     ) -> Result<Response<v1::ListSegmentDefinitionsResponse>, Status> {
-        Err(not_yet("ListSegmentDefinitions"))
+        let scoring = self.admin.current().await?;
+        let definitions = scoring.segments().into_iter().map(v1::SegmentDefinition::from).collect();
+        Ok(Response::new(v1::ListSegmentDefinitionsResponse { definitions }))
     }
 
+    #[instrument(skip_all, fields(as_of_ms = request.get_ref().as_of_ms))]
     async fn fit_lifetime_model(
         &self,
-        _request: Request<v1::FitLifetimeModelRequest>,
+        request: Request<v1::FitLifetimeModelRequest>,
     ) -> Result<Response<v1::LifetimeModel>, Status> {
-        Err(not_yet("FitLifetimeModel"))
+        let request = request.into_inner();
+        let model = self.admin.fit_lifetime_model(request.as_of_ms, request.modified).await?;
+        Ok(Response::new(model))
     }
 
+    #[instrument(skip_all)]
     async fn refresh_rfm_edges(
         &self,
         _request: Request<v1::RefreshRfmEdgesRequest>,
     ) -> Result<Response<v1::RfmEdges>, Status> {
-        Err(not_yet("RefreshRfmEdges"))
+        let refreshed = self.admin.refresh_rfm_edges().await?;
+        Ok(Response::new(v1::RfmEdges {
+            customers: refreshed.customers,
+            ..v1::RfmEdges::from(&refreshed.edges)
+        }))
     }
 
     #[instrument(skip_all, fields(now_ms = request.get_ref().now_ms))]
@@ -77,7 +139,8 @@ impl AdminService for AdminGateway {
         &self,
         request: Request<v1::AdvanceClockRequest>,
     ) -> Result<Response<v1::AdvanceClockResponse>, Status> {
-        let now_ms = self.clock.advance(request.into_inner().now_ms).map_err(Status::from)?;
+        let now_ms = self.clock.advance(request.into_inner().now_ms)?;
+        self.settle(now_ms).await?;
         info!(now_ms, "manual clock advanced");
         Ok(Response::new(v1::AdvanceClockResponse { now_ms }))
     }

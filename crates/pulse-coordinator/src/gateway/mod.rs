@@ -6,7 +6,8 @@
 //!
 //! - [`ActivityGateway`]: `pulse.v1.ActivityService` (ingest, point reads, erasure, segment
 //!   listings; `segment_listing` merges the shards' member lists).
-//! - [`AdminGateway`]: `pulse.v1.AdminService` (`AdvanceClock`; the rest arrives with issue 3).
+//! - [`AdminGateway`]: `pulse.v1.AdminService` (scoring config, custom segment definitions,
+//!   lifetime fit, RFM edges, the manual clock).
 //! - [`ClusterGateway`]: `pulse.v1.ClusterService` (arrives with issue 3).
 
 mod activity;

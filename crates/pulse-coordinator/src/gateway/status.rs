@@ -3,9 +3,11 @@
 //! | error                                   | code                 | details          |
 //! |-----------------------------------------|----------------------|------------------|
 //! | invalid events / invalid field / as_of  | `INVALID_ARGUMENT`   | `BadRequest`     |
+//! | invalid scoring config (every field)    | `INVALID_ARGUMENT`   | `BadRequest`     |
 //! | unknown customer, unknown custom segment | `NOT_FOUND`         |                  |
 //! | shard queue full, raft busy             | `RESOURCE_EXHAUSTED` | `RetryInfo`      |
 //! | manual-clock operation on a wall clock  | `FAILED_PRECONDITION`|                  |
+//! | stale config version, no purchases      | `FAILED_PRECONDITION`|                  |
 //! | clock moved backwards                   | `INVALID_ARGUMENT`   | `BadRequest`     |
 //! | not leader, timeout, stopped, dropped   | `UNAVAILABLE`        |                  |
 //! | anything else                           | `INTERNAL`           |                  |
@@ -43,13 +45,20 @@ impl From<ServerError> for Status {
             ServerError::Node(NodeError::Scoring(ScoringError::AsOfBeforeLastEvent { .. })) => {
                 bad_request(message.clone(), vec![FieldViolation::new("as_of_ms", message)])
             }
+            ServerError::InvalidFields { violations } => {
+                let fields: Vec<FieldViolation> =
+                    violations.into_iter().map(|v| FieldViolation::new(v.field, v.description)).collect();
+                bad_request(message, fields)
+            }
             ServerError::ClockBackwards { .. } => {
                 bad_request(message.clone(), vec![FieldViolation::new("now_ms", message)])
             }
             ServerError::CustomerNotFound { .. } | ServerError::SegmentNotFound { .. } => {
                 Status::not_found(message)
             }
-            ServerError::ClockIsWall => Status::failed_precondition(message),
+            ServerError::ClockIsWall
+            | ServerError::StaleConfigVersion { .. }
+            | ServerError::NoPurchases { .. } => Status::failed_precondition(message),
             ServerError::Ingest(IngestError::Overloaded { retry_after_ms, .. }) => {
                 retry_later(message, retry_after_ms)
             }
@@ -115,5 +124,25 @@ mod tests {
         }));
         assert_eq!(status.code(), Code::ResourceExhausted);
         assert!(status.get_error_details().retry_info().is_some());
+    }
+
+    #[test]
+    fn config_errors_name_every_field_or_are_preconditions() {
+        let status = Status::from(ServerError::InvalidFields {
+            violations: vec![
+                pulse_scoring::FieldViolation::new("config.level_low", "must be >= 0"),
+                pulse_scoring::FieldViolation::new("config.max_categories", "must be within 1..=255"),
+            ],
+        });
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let fields: Vec<&str> =
+            details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["config.level_low", "config.max_categories"]);
+        let stale = Status::from(ServerError::StaleConfigVersion { requested: 1, stored: 2 });
+        assert_eq!(stale.code(), Code::FailedPrecondition);
+        let empty = Status::from(ServerError::NoPurchases { operation: "RefreshRfmEdges" });
+        assert_eq!(empty.code(), Code::FailedPrecondition);
+        assert_eq!(Status::from(ServerError::ModelFit { reason: "diverged".into() }).code(), Code::Internal);
     }
 }

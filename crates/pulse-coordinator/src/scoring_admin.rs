@@ -1,0 +1,285 @@
+//! [`ScoringAdmin`]: changes of the replicated scoring configuration — config updates, custom
+//! segment definitions, the BG/NBD fit and the RFM edges.
+//!
+//! Every change is a new config version `newest + 1`, installed by proposing one
+//! `ShardCommand::SetConfig` (config and every segment definition) to every shard. Changes made
+//! through this process are serialised by one lock, so two of them never derive from the same
+//! version. When a proposal fails on some shard the change fails, and the shards disagree until
+//! the next change (which starts from the highest version any shard holds and goes to every
+//! shard) or until [`ScoringAdmin::reconcile`] at startup proposes the highest version to the
+//! laggards.
+
+use std::sync::Arc;
+
+use pulse_node::{Scoring, ShardCommand};
+use pulse_proto::v1;
+use pulse_scoring::{
+    CompiledSegment, FieldViolation, HistoryCounts, RfmEdges, RfmSketch, ScoringConfig, ScoringError,
+    SegmentDefinition, fit,
+};
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::error::{Result, ServerError};
+use crate::local_shards::LocalShards;
+
+/// Changes the scoring configuration of every shard of this process, one change at a time.
+/// Cheap to clone; clones share the change lock.
+#[derive(Debug, Clone)]
+pub struct ScoringAdmin {
+    shards: LocalShards,
+    clock: Clock,
+    /// Held for the whole of a change (read, derive, propose everywhere).
+    changes: Arc<Mutex<()>>,
+}
+
+/// The RFM edges just installed and the number of customers they were computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshedEdges {
+    /// The edges, with their new version.
+    pub edges: RfmEdges,
+    /// Customers with a purchase that the edges were computed from.
+    pub customers: u64,
+}
+
+impl ScoringAdmin {
+    /// Administers the scoring config of `shards`; `clock` is "now" for fits and refreshes.
+    pub fn new(shards: LocalShards, clock: Clock) -> Self {
+        Self { shards, clock, changes: Arc::new(Mutex::new(())) }
+    }
+
+    /// The config and segment definitions in force: the newest version any shard has applied
+    /// (after a read barrier on every shard, so an acknowledged change is always visible).
+    pub async fn current(&self) -> Result<Arc<Scoring>> {
+        self.shards.read_barriers(0..self.shards.len()).await?;
+        Ok(self.newest())
+    }
+
+    /// Replaces the whole config (segment definitions are kept). `wire` is validated entirely
+    /// (every bad field named `config.<field>`); its `version` is the version it was derived
+    /// from, 0 to replace unconditionally. Returns the stored config with its new version.
+    pub async fn update_config(&self, wire: Option<v1::ScoringConfig>) -> Result<ScoringConfig> {
+        let wire = wire.ok_or_else(|| ServerError::InvalidArgument {
+            field: "config".into(),
+            description: "must be set".into(),
+        })?;
+        let requested = wire.version;
+        let replacement = ScoringConfig::try_from(wire).map_err(|error| ServerError::InvalidFields {
+            violations: error
+                .violations()
+                .into_iter()
+                .map(|v| FieldViolation::new(format!("config.{}", v.field), v.description))
+                .collect(),
+        })?;
+        let (config, ()) = self
+            .change(|config, _| {
+                if requested != 0 && requested != config.version {
+                    return Err(ServerError::StaleConfigVersion { requested, stored: config.version });
+                }
+                *config = replacement;
+                Ok(())
+            })
+            .await?;
+        Ok(config)
+    }
+
+    /// Creates or replaces (by id) a custom segment definition, checked and compiled first
+    /// (a bad field is named `definition.<field>` with the CEL parser's message).
+    pub async fn put_segment(&self, definition: Option<v1::SegmentDefinition>) -> Result<SegmentDefinition> {
+        let definition = SegmentDefinition::from(definition.ok_or_else(|| ServerError::InvalidArgument {
+            field: "definition".into(),
+            description: "must be set".into(),
+        })?);
+        CompiledSegment::compile(definition.clone()).map_err(|error| match error {
+            ScoringError::InvalidRule { field, message, .. } => {
+                ServerError::InvalidArgument { field: format!("definition.{field}"), description: message }
+            }
+            other => {
+                ServerError::InvalidArgument { field: "definition".into(), description: other.to_string() }
+            }
+        })?;
+        let installed = definition.clone();
+        self.change(move |_, segments| {
+            segments.retain(|existing| existing.id != definition.id);
+            segments.push(definition);
+            segments.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(())
+        })
+        .await?;
+        Ok(installed)
+    }
+
+    /// Deletes a custom segment definition; [`ServerError::SegmentNotFound`] for an unknown id.
+    pub async fn delete_segment(&self, id: &str) -> Result<()> {
+        if id.is_empty() {
+            return Err(ServerError::InvalidArgument {
+                field: "id".into(),
+                description: "must not be empty".into(),
+            });
+        }
+        self.change(|_, segments| {
+            let before = segments.len();
+            segments.retain(|existing| existing.id != id);
+            if segments.len() == before {
+                return Err(ServerError::SegmentNotFound { segment: id.to_owned() });
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Fits the BG/NBD (or modified BG/NBD) parameters on the purchase histories of every
+    /// customer measured to `as_of_ms` (0 = now) and installs them. Returns the fitted model
+    /// with the installing config version.
+    pub async fn fit_lifetime_model(&self, as_of_ms: i64, modified: bool) -> Result<v1::LifetimeModel> {
+        let as_of_ms = self.as_of(as_of_ms)?;
+        self.shards.read_barriers(0..self.shards.len()).await?;
+        let readers: Vec<_> = (0..self.shards.len()).map(|p| self.shards.reader(p).clone()).collect();
+        let fitted = blocking(move || {
+            let mut counts = HistoryCounts::new();
+            for reader in &readers {
+                counts.merge(&reader.history_counts(as_of_ms)?);
+            }
+            if counts.customers() == 0 {
+                return Err(ServerError::NoPurchases { operation: "FitLifetimeModel" });
+            }
+            fit(&counts, modified).map_err(|e| ServerError::ModelFit { reason: e.to_string() })
+        })
+        .await?;
+        let params = fitted.params;
+        let (config, ()) = self
+            .change(|config, _| {
+                config.lifetime = Some(params);
+                Ok(())
+            })
+            .await?;
+        info!(
+            version = config.version,
+            customers = fitted.customers,
+            iterations = fitted.iterations,
+            "lifetime model fitted and installed"
+        );
+        Ok(v1::LifetimeModel::new(&params, fitted.customers, fitted.log_likelihood, config.version))
+    }
+
+    /// Recomputes the RFM quintile edges from every shard's customers now and installs them
+    /// with the previous edges' version + 1.
+    pub async fn refresh_rfm_edges(&self) -> Result<RefreshedEdges> {
+        let as_of_ms = self.clock.now_ms();
+        self.shards.read_barriers(0..self.shards.len()).await?;
+        let readers: Vec<_> = (0..self.shards.len()).map(|p| self.shards.reader(p).clone()).collect();
+        let sketch = blocking(move || {
+            let mut sketch = RfmSketch::new();
+            for reader in &readers {
+                sketch.merge(&reader.rfm_sketch(as_of_ms)?);
+            }
+            Ok(sketch)
+        })
+        .await?;
+        let no_purchases = || ServerError::NoPurchases { operation: "RefreshRfmEdges" };
+        if sketch.is_empty() {
+            return Err(no_purchases());
+        }
+        let (config, edges) = self
+            .change(|config, _| {
+                let version = config.rfm_edges.as_ref().map_or(0, |edges| edges.version) + 1;
+                let edges = sketch.edges(version).ok_or_else(no_purchases)?;
+                config.rfm_edges = Some(edges.clone());
+                Ok(edges)
+            })
+            .await?;
+        info!(config_version = config.version, edges_version = edges.version, "rfm edges refreshed");
+        Ok(RefreshedEdges { edges, customers: sketch.count() })
+    }
+
+    /// Brings every shard to the highest config version any shard holds (after a change
+    /// failed on some shards before a restart).
+    pub async fn reconcile(&self) -> Result<()> {
+        let _change = self.changes.lock().await;
+        let newest = self.current().await?;
+        let laggards: Vec<usize> = (0..self.shards.len())
+            .filter(|&p| self.shards.reader(p).config().version != newest.version)
+            .collect();
+        if laggards.is_empty() {
+            return Ok(());
+        }
+        warn!(version = newest.version, shards = laggards.len(), "shards behind the newest scoring config");
+        let command = ShardCommand::SetConfig {
+            config: Box::new(newest.config().clone()),
+            segments: newest.segments(),
+        };
+        self.propose_to(&laggards, &command).await
+    }
+
+    /// Under the change lock: derives a new config and segment set from the newest with
+    /// `derive`, stamps it `newest.version + 1` and installs it on every shard. Returns the
+    /// installed config and what `derive` returned.
+    async fn change<T>(
+        &self,
+        derive: impl FnOnce(&mut ScoringConfig, &mut Vec<SegmentDefinition>) -> Result<T>,
+    ) -> Result<(ScoringConfig, T)> {
+        let _change = self.changes.lock().await;
+        let newest = self.current().await?;
+        let mut config = newest.config().clone();
+        let mut segments = newest.segments();
+        let derived = derive(&mut config, &mut segments)?;
+        config.version = newest.version + 1;
+        // Replicas decode and validate the command when applying it: never propose an invalid one.
+        config.validate().map_err(|error| match error {
+            ScoringError::InvalidConfig { violations } => ServerError::InvalidFields { violations },
+            other => ServerError::ModelFit { reason: other.to_string() },
+        })?;
+        let command = ShardCommand::SetConfig { config: Box::new(config.clone()), segments };
+        let everywhere: Vec<usize> = (0..self.shards.len()).collect();
+        self.propose_to(&everywhere, &command).await?;
+        info!(version = config.version, "scoring config installed");
+        Ok((config, derived))
+    }
+
+    /// Proposes `command` to the shards at `positions` at once and waits for all of them;
+    /// the first failure is the error.
+    async fn propose_to(&self, positions: &[usize], command: &ShardCommand) -> Result<()> {
+        let proposals: Vec<_> = positions
+            .iter()
+            .map(|&position| {
+                let (shards, command) = (self.shards.clone(), command.clone());
+                tokio::spawn(async move { shards.propose(position, command).await })
+            })
+            .collect();
+        let mut failure = None;
+        for proposal in proposals {
+            let outcome = proposal.await.map_err(|e| ServerError::Task(e.to_string())).and_then(|r| r);
+            if let Err(error) = outcome {
+                failure.get_or_insert(error);
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The config of the shard with the highest version.
+    fn newest(&self) -> Arc<Scoring> {
+        (0..self.shards.len())
+            .map(|p| self.shards.reader(p).config())
+            .max_by_key(|scoring| scoring.version)
+            .unwrap_or_default()
+    }
+
+    /// `as_of_ms` of a request: 0 = now, negative is invalid.
+    fn as_of(&self, as_of_ms: i64) -> Result<i64> {
+        match as_of_ms {
+            0 => Ok(self.clock.now_ms()),
+            t if t < 0 => Err(ServerError::InvalidArgument {
+                field: "as_of_ms".into(),
+                description: format!("must not be negative, got {t}"),
+            }),
+            t => Ok(t),
+        }
+    }
+}
+
+/// Runs a blocking scan or fit off the async runtime.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ServerError::Task(e.to_string()))?
+}
