@@ -167,6 +167,28 @@ impl ScoringAdmin {
     /// Recomputes the RFM quintile edges from every shard's customers now and installs them
     /// with the previous edges' version + 1.
     pub async fn refresh_rfm_edges(&self) -> Result<RefreshedEdges> {
+        self.refresh_rfm_edges_when(|_| true)
+            .await?
+            .ok_or(ServerError::NoPurchases { operation: "RefreshRfmEdges" })
+    }
+
+    /// The periodic refresh: like [`Self::refresh_rfm_edges`], but installs the new edges (a new
+    /// config version, hence a re-evaluation of every customer) only when some cut point moved
+    /// by more than [`RFM_EDGE_TOLERANCE`] (relative) from the edges in force; `None` when they
+    /// did not.
+    pub async fn refresh_rfm_edges_if_moved(&self) -> Result<Option<RefreshedEdges>> {
+        let in_force = self.newest().config().rfm_edges.clone();
+        self.refresh_rfm_edges_when(move |candidate| match &in_force {
+            Some(current) => edges_moved(current, candidate),
+            None => true,
+        })
+        .await
+    }
+
+    async fn refresh_rfm_edges_when(
+        &self,
+        install: impl FnOnce(&RfmEdges) -> bool,
+    ) -> Result<Option<RefreshedEdges>> {
         let as_of_ms = self.clock.now_ms();
         self.shards.read_barriers(0..self.shards.len()).await?;
         let readers: Vec<_> = (0..self.shards.len()).map(|p| self.shards.reader(p).clone()).collect();
@@ -182,6 +204,9 @@ impl ScoringAdmin {
         if sketch.is_empty() {
             return Err(no_purchases());
         }
+        if !sketch.edges(0).is_some_and(|candidate| install(&candidate)) {
+            return Ok(None);
+        }
         let (config, edges) = self
             .change(|config, _| {
                 let version = config.rfm_edges.as_ref().map_or(0, |edges| edges.version) + 1;
@@ -191,7 +216,7 @@ impl ScoringAdmin {
             })
             .await?;
         info!(config_version = config.version, edges_version = edges.version, "rfm edges refreshed");
-        Ok(RefreshedEdges { edges, customers: sketch.count() })
+        Ok(Some(RefreshedEdges { edges, customers: sketch.count() }))
     }
 
     /// Brings every shard to the highest config version any shard holds (after a change
@@ -282,4 +307,41 @@ impl ScoringAdmin {
 /// Runs a blocking scan or fit off the async runtime.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(work).await.map_err(|e| ServerError::Task(e.to_string()))?
+}
+
+/// Relative move of an RFM cut point below which the periodic refresh keeps the edges in force:
+/// the sketches' own relative accuracy is 1 %, so smaller moves are noise, and installing edges
+/// re-evaluates every customer.
+pub const RFM_EDGE_TOLERANCE: f64 = 0.01;
+
+/// Whether some cut point of `candidate` differs from `current` by more than the tolerance.
+fn edges_moved(current: &RfmEdges, candidate: &RfmEdges) -> bool {
+    let pairs = current
+        .recency_days
+        .iter()
+        .zip(&candidate.recency_days)
+        .chain(current.frequency.iter().zip(&candidate.frequency))
+        .chain(current.monetary.iter().zip(&candidate.monetary));
+    pairs.into_iter().any(|(a, b)| (a - b).abs() > RFM_EDGE_TOLERANCE * a.abs().max(b.abs()).max(1e-9))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edges_move_only_beyond_the_sketch_accuracy() {
+        let current = RfmEdges {
+            version: 4,
+            recency_days: [3.0, 10.0, 30.0, 90.0],
+            frequency: [1.0, 2.0, 4.0, 8.0],
+            monetary: [20.0, 50.0, 120.0, 400.0],
+        };
+        let mut candidate = RfmEdges { version: 0, ..current.clone() };
+        assert!(!edges_moved(&current, &candidate), "the version alone is no move");
+        candidate.monetary[3] = 401.0;
+        assert!(!edges_moved(&current, &candidate), "0.25 % is sketch noise");
+        candidate.monetary[3] = 420.0;
+        assert!(edges_moved(&current, &candidate), "5 % is a move");
+    }
 }

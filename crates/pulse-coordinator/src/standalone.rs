@@ -203,14 +203,15 @@ async fn rfm_refresh_loop(admin: ScoringAdmin, interval: Duration) {
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match admin.refresh_rfm_edges().await {
-            Ok(refreshed) => {
+        match admin.refresh_rfm_edges_if_moved().await {
+            Ok(Some(refreshed)) => {
                 debug!(
                     version = refreshed.edges.version,
                     customers = refreshed.customers,
                     "rfm edges refreshed"
                 )
             }
+            Ok(None) => debug!("rfm edges unchanged; not reinstalled"),
             Err(ServerError::NoPurchases { .. }) => debug!("no purchases yet; rfm edges not refreshed"),
             Err(error) => warn!(%error, "periodic rfm edge refresh failed"),
         }
