@@ -30,7 +30,7 @@ pub fn next_reevaluation_ms(state: &CustomerState, as_of_ms: i64, config: &Scori
         return None;
     }
     let mut next: Option<i64> = None;
-    let mut consider = |t: i64| next = Some(next.map_or(t, |n: i64| n.min(t)));
+    let consider = |next: &mut Option<i64>, t: i64| *next = Some(next.map_or(t, |n: i64| n.min(t)));
 
     // Day-based dimensions: the next midnight, while any active day is within reach.
     let d = config.day(as_of_ms);
@@ -38,7 +38,7 @@ pub fn next_reevaluation_ms(state: &CustomerState, as_of_ms: i64, config: &Scori
     let longest_window = windows.into_iter().max().unwrap_or(90).min(HISTORY_DAYS);
     let newest_active_day = config.day(state.last_seen_ms);
     if d - newest_active_day < longest_window {
-        consider((d + 1) * MS_PER_DAY - config.tz_offset_ms);
+        consider(&mut next, (d + 1) * MS_PER_DAY - config.tz_offset_ms);
     }
 
     // Level: the instant the index falls below the current level's threshold.
@@ -50,7 +50,10 @@ pub fn next_reevaluation_ms(state: &CustomerState, as_of_ms: i64, config: &Scori
         ActivityLevel::Inactive => None,
     };
     if let Some(threshold) = threshold {
-        let horizon = as_of_ms.saturating_add(LEVEL_HORIZON_MS);
+        // Only a crossing before the earliest instant already found matters (the answer is the
+        // minimum), so the search stops there: usually the next midnight, where one evaluation
+        // shows the index still above the threshold and no search is needed at all.
+        let horizon = next.unwrap_or(i64::MAX).min(as_of_ms.saturating_add(LEVEL_HORIZON_MS));
         if activity_index_at(state, horizon, config) < threshold {
             // Invariant: index(low) ≥ threshold > index(high).
             let (mut low, mut high) = (as_of_ms, horizon);
@@ -62,7 +65,7 @@ pub fn next_reevaluation_ms(state: &CustomerState, as_of_ms: i64, config: &Scori
                     high = mid;
                 }
             }
-            consider(high);
+            consider(&mut next, high);
         }
     }
 
@@ -71,7 +74,7 @@ pub fn next_reevaluation_ms(state: &CustomerState, as_of_ms: i64, config: &Scori
         for edge in edges.recency_days {
             let crossing = last_purchase + (edge * MS_PER_DAY as f64).floor() as i64 + 1;
             if crossing > as_of_ms {
-                consider(crossing);
+                consider(&mut next, crossing);
             }
         }
     }
