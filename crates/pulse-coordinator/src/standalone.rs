@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use pulse_node::{NodeStateMachine, ShardConfig, ShardRange};
+use pulse_node::{NodeStateMachine, ShardConfig, ShardLayout};
 use pulse_proto::PUBLIC_FILE_DESCRIPTOR_SET;
 use pulse_proto::v1::activity_service_server::ActivityServiceServer;
 use pulse_proto::v1::admin_service_server::AdminServiceServer;
@@ -57,11 +57,15 @@ impl Standalone {
     pub async fn start(config: ServerConfig) -> Result<Self> {
         config.validate()?;
         let engine = RocksEngine::open(&config.data_dir)?;
-        let shard_configs: Vec<ShardConfig> = ShardRange::split_evenly(config.initial_shards)
-            .into_iter()
-            .zip(1u64..)
-            .map(|(range, shard_id)| ShardConfig { shard_id, range })
-            .collect();
+        let (layout, created) = ShardLayout::load_or_create(&engine, config.initial_shards)?;
+        if !created && layout.shards.len() as u64 != config.initial_shards {
+            warn!(
+                stored = layout.shards.len(),
+                initial_shards = config.initial_shards,
+                "initial_shards only applies to a new data directory; keeping the stored layout"
+            );
+        }
+        let shard_configs: Vec<ShardConfig> = layout.shards;
         let mut machine = NodeStateMachine::new(engine.clone());
         let mut readers = Vec::with_capacity(shard_configs.len());
         for shard in &shard_configs {

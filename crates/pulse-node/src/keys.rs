@@ -12,6 +12,10 @@ pub(crate) const EVENT_IDS_SUFFIX: u8 = 0xFF;
 const INDEX_SEPARATOR: u8 = 0x00;
 /// `meta` key tag of the apply index.
 const META_APPLY_INDEX: u8 = 0x01;
+/// The shard id whose `meta` namespace holds node-level keys (shard ids start at 1).
+const NODE_SHARD_ID: u64 = 0;
+/// `meta` key tag (under [`NODE_SHARD_ID`]) of the node's shard layout.
+const META_NODE_LAYOUT: u8 = 0x10;
 /// `meta` key tag of the shard's scoring config and segment definitions.
 const META_CONFIG: u8 = 0x02;
 /// `meta` key tag of the shard's config re-evaluation cursor (the next `state` key to
@@ -156,6 +160,11 @@ pub fn config_key(shard_id: u64) -> Vec<u8> {
 /// re-evaluated under the config installed last; its value is the next `state` key to visit.
 pub fn reevaluation_cursor_key(shard_id: u64) -> Vec<u8> {
     meta_key(shard_id, META_REEVALUATION_CURSOR)
+}
+
+/// `meta` key of the node's shard layout: in the namespace of shard id 0, which no shard has.
+pub fn node_layout_key() -> Vec<u8> {
+    meta_key(NODE_SHARD_ID, META_NODE_LAYOUT)
 }
 
 fn meta_key(shard_id: u64, tag: u8) -> Vec<u8> {

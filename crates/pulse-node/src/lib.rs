@@ -19,6 +19,7 @@
 //! ## Layout
 //! - [`ShardCommand`]: what an entry says, and its wire encoding (`pulse.internal.v1`).
 //! - `keys`: the key codecs above.
+//! - [`ShardLayout`]: the shards a node hosts, persisted at its first start.
 //! - `stored_customer`: the value of a customer's state key.
 //! - [`ShardStateMachine`]: apply an entry; the read side (activity at any `as_of`).
 //! - [`NodeStateMachine`]: the node's shards behind pulse-raft's `StateMachine`.
@@ -30,6 +31,7 @@
 mod command;
 mod error;
 mod keys;
+mod layout;
 mod model_inputs;
 mod node_state_machine;
 mod reader;
@@ -39,6 +41,7 @@ mod stored_customer;
 pub use command::{ApplyOutput, ShardCommand};
 pub use error::{NodeError, Result};
 pub use keys::{ShardRange, changelog_prefix, index_segment_prefix};
+pub use layout::ShardLayout;
 pub use node_state_machine::NodeStateMachine;
 pub use reader::{Scoring, ShardReader};
 pub use shard::{ChangelogEntry, ShardConfig, ShardStateMachine};
