@@ -10,7 +10,11 @@ SYSTEM_PACKAGES := protobuf-compiler librocksdb-dev libclang-dev clang
 SAMPLE_EVENTS := testdata/sample-events.jsonl
 SAMPLE_AS_OF_MS := 1774915200000
 
-.PHONY: all deps build test lint fmt bench run clean
+# Where `make run` serves and keeps its data.
+LISTEN ?= 127.0.0.1:50051
+DATA_DIR ?= ./data
+
+.PHONY: all deps build test lint fmt bench run ingest-sample score-sample clean
 
 all: build
 
@@ -46,8 +50,23 @@ fmt:
 bench: deps
 	$(CARGO) bench -p pulse-benches
 
-## run: score the sample events offline and print one activity per customer
+## run: build and start a standalone server in the foreground (Ctrl-C stops it)
 run: deps
+	$(CARGO) build --release -p pulsed -p pulsectl
+	@echo "pulsed standalone: data in $(DATA_DIR), gRPC on $(LISTEN) (Ctrl-C to stop). From another shell:"
+	@echo "  cargo run --release -q -p pulsectl -- --addr $(LISTEN) health"
+	@echo "  make ingest-sample   # cargo run --release -q -p pulsectl -- --addr $(LISTEN) ingest --file $(SAMPLE_EVENTS)"
+	@echo "  cargo run --release -q -p pulsectl -- --addr $(LISTEN) get alice --as-of-ms $(SAMPLE_AS_OF_MS)"
+	@echo "  grpcurl -plaintext $(LISTEN) list   # server reflection"
+	@echo
+	$${CARGO_TARGET_DIR:-target}/release/pulsed standalone --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+## ingest-sample: send the sample events to the server of `make run`
+ingest-sample:
+	$(CARGO) run --release -q -p pulsectl -- --addr $(LISTEN) ingest --file $(SAMPLE_EVENTS)
+
+## score-sample: score the sample events offline (no server) and print one activity per customer
+score-sample: deps
 	$(CARGO) run --release -p pulsectl -- score --events $(SAMPLE_EVENTS) --as-of-ms $(SAMPLE_AS_OF_MS)
 
 clean:
