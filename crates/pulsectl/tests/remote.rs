@@ -297,3 +297,37 @@ fn an_unreachable_server_is_a_clear_error() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("cannot connect to http://127.0.0.1:1"), "{}", stderr(&output));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_server_rejects_is_reported_with_its_lines_and_the_rest_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data")).await;
+    let file = dir.path().join("skewed.jsonl");
+    // Line 4 is a day ahead of the server's clock: only the server can tell.
+    let lines: String = (1..=6)
+        .map(|line| {
+            let at = if line == 4 { NOW_MS + DAY_MS } else { NOW_MS - line * 1000 };
+            format!("{{\"customerId\":\"c{line}\",\"timestampMs\":\"{at}\",\"kind\":\"EVENT_KIND_VISIT\"}}\n")
+        })
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let name = file.to_str().unwrap();
+
+    let output = server.pulsectl(&["ingest", "--file", name, "--batch-size", "2"]).await;
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("1 of 3 batches rejected"), "{}", stderr(&output));
+    let summary = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(row(&summary, "sent"), "4", "{summary}");
+    assert_eq!(row(&summary, "accepted"), "4", "{summary}");
+    assert_eq!(row(&summary, "rejected batches"), "1", "{summary}");
+    assert!(summary.contains(&format!("batch 1 ({name} lines 3-4) rejected: INVALID_ARGUMENT")), "{summary}");
+    assert!(summary.contains(&format!("  events[1].timestamp_ms ({name}:4): ")), "{summary}");
+
+    // The batches before and after the rejected one were applied; the rejected one was not.
+    let mut client = server.client().await;
+    let ids = (1..=6).map(|line| format!("c{line}")).collect();
+    let request = v1::BatchGetActivityRequest { customer_ids: ids, as_of_ms: 0, consistency: 0 };
+    let answer = bounded(client.batch_get_activity(request)).await.unwrap().into_inner();
+    assert_eq!(answer.missing_customer_ids, ["c3", "c4"]);
+    server.stop().await;
+}

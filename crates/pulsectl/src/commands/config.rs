@@ -69,3 +69,23 @@ fn read_config(path: &PathBuf) -> Result<v1::ScoringConfig> {
     deserializer.end().with_context(|| format!("{name}: trailing characters after the config"))?;
     Ok(config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_proto_json_and_names_a_bad_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scoring.json");
+        std::fs::write(&file, r#"{"version":"3","levelHigh":75,"kindWeights":{"visit":0.5}}"#).unwrap();
+        let config = read_config(&file).unwrap();
+        assert_eq!(config.version, 3);
+        assert_eq!(config.level_high, 75.0);
+        assert_eq!(config.kind_weights.unwrap().visit, 0.5);
+
+        std::fs::write(&file, r#"{"kindWeights":{"visit":"lots"}}"#).unwrap();
+        let err = read_config(&file).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: kindWeights.visit: ", file.display())), "{err}");
+    }
+}
