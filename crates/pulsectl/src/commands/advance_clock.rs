@@ -19,7 +19,8 @@ pub struct AdvanceClockArgs {
 }
 
 /// Runs `pulsectl advance-clock`.
-pub async fn run(gateway: &Gateway, output: Output, args: &AdvanceClockArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &AdvanceClockArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let request = v1::AdvanceClockRequest { now_ms: args.now_ms };
     let response = gateway.admin().advance_clock(request).await.rpc("AdvanceClock")?.into_inner();
     if output.is_json() {

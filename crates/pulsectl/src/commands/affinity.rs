@@ -22,7 +22,8 @@ pub struct AffinityArgs {
 }
 
 /// Runs `pulsectl affinity`.
-pub async fn run(gateway: &Gateway, output: Output, args: &AffinityArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &AffinityArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let request = v1::GetCategoryAffinityRequest {
         categories: args.categories.clone(),
         threshold: args.threshold.unwrap_or(0.0),

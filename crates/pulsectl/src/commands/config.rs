@@ -38,14 +38,16 @@ pub enum ConfigAction {
 }
 
 /// Runs `pulsectl config`.
-pub async fn run(gateway: &Gateway, output: Output, args: &ConfigArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &ConfigArgs) -> Result<()> {
     let config = match &args.action {
         ConfigAction::Get => {
+            let gateway = Gateway::connect(address).await?;
             let request = v1::GetScoringConfigRequest {};
             gateway.admin().get_scoring_config(request).await.rpc("GetScoringConfig")?.into_inner()
         }
         ConfigAction::Set { file } => {
             let config = read_config(file)?;
+            let gateway = Gateway::connect(address).await?;
             let request = v1::UpdateScoringConfigRequest { config: Some(config) };
             gateway.admin().update_scoring_config(request).await.rpc("UpdateScoringConfig")?.into_inner()
         }

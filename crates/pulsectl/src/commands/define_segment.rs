@@ -29,7 +29,8 @@ pub struct DefineSegmentArgs {
 }
 
 /// Runs `pulsectl define-segment`.
-pub async fn run(gateway: &Gateway, output: Output, args: &DefineSegmentArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &DefineSegmentArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let definition = v1::SegmentDefinition {
         id: args.id.clone(),
         name: args.name.clone().unwrap_or_default(),

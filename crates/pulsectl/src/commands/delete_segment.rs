@@ -17,7 +17,8 @@ pub struct DeleteSegmentArgs {
 }
 
 /// Runs `pulsectl delete-segment`.
-pub async fn run(gateway: &Gateway, output: Output, args: &DeleteSegmentArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &DeleteSegmentArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let request = v1::DeleteSegmentDefinitionRequest { id: args.id.clone() };
     let response =
         gateway.admin().delete_segment_definition(request).await.rpc("DeleteSegmentDefinition")?.into_inner();

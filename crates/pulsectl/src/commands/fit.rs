@@ -22,7 +22,8 @@ pub struct FitArgs {
 }
 
 /// Runs `pulsectl fit`.
-pub async fn run(gateway: &Gateway, output: Output, args: &FitArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &FitArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let request =
         v1::FitLifetimeModelRequest { as_of_ms: args.as_of_ms.unwrap_or(0), modified: args.modified };
     let model = gateway.admin().fit_lifetime_model(request).await.rpc("FitLifetimeModel")?.into_inner();

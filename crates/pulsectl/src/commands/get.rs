@@ -29,7 +29,8 @@ pub struct GetArgs {
 }
 
 /// Runs `pulsectl get`.
-pub async fn run(gateway: &Gateway, output: Output, args: &GetArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &GetArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let consistency = if args.stale { v1::Consistency::Stale } else { v1::Consistency::Linearizable } as i32;
     let as_of_ms = args.as_of_ms.unwrap_or(0);
     if let [customer_id] = &args.customers[..] {

@@ -20,7 +20,8 @@ pub struct HealthArgs {
 }
 
 /// Runs `pulsectl health`.
-pub async fn run(gateway: &Gateway, output: Output, args: &HealthArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &HealthArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let request = HealthCheckRequest { service: args.service.clone() };
     let response = gateway.health().check(request).await.rpc("Health.Check")?.into_inner();
     let status = WireStatus::try_from(response.status).unwrap_or(WireStatus::Unknown);

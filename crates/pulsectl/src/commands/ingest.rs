@@ -101,8 +101,9 @@ struct Summary {
 }
 
 /// Runs `pulsectl ingest`.
-pub async fn run(gateway: &Gateway, output: Output, args: &IngestArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &IngestArgs) -> Result<()> {
     let events = read_events(&args.file, args.format)?;
+    let gateway = Gateway::connect(address).await?;
     let total = events.len() as u64;
     let batches = Arc::new(into_batches(events, args.batch_size as usize));
 
@@ -117,7 +118,7 @@ pub async fn run(gateway: &Gateway, output: Output, args: &IngestArgs) -> Result
         bar
     };
     let started = Instant::now();
-    let sent = send(gateway, &batches, &progress).await;
+    let sent = send(&gateway, &batches, &progress).await;
     progress.finish_and_clear();
     let elapsed = started.elapsed();
     let summary = match sent {

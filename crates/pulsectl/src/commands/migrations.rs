@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{ArgGroup, Args};
 use pulse_proto::v1;
 
 use crate::gateway::Gateway;
@@ -14,13 +14,14 @@ use crate::values;
 
 /// Arguments of `pulsectl migrations`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("start").required(true).args(["from_ms", "since"])))]
 pub struct MigrationsArgs {
     /// activity-segment, lifecycle, level, rfm or custom (any case; DIMENSION_* too).
     #[arg(value_parser = values::dimension)]
     pub dimension: v1::Dimension,
 
     /// Start of the window, Unix ms.
-    #[arg(long, value_name = "MS", required_unless_present = "since", conflicts_with = "since")]
+    #[arg(long, value_name = "MS")]
     pub from_ms: Option<i64>,
 
     /// Start of the window as a duration before now by this machine's clock (7d, 12h, 30m).
@@ -33,7 +34,8 @@ pub struct MigrationsArgs {
 }
 
 /// Runs `pulsectl migrations`.
-pub async fn run(gateway: &Gateway, output: Output, args: &MigrationsArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &MigrationsArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let from_ms = match (args.from_ms, args.since) {
         (Some(from_ms), _) => from_ms,
         (None, Some(since_ms)) => now_ms()? - since_ms,

@@ -23,7 +23,6 @@ pub mod watch;
 use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command};
-use crate::gateway::Gateway;
 use crate::output::Output;
 
 /// Runs one subcommand to completion.
@@ -36,31 +35,29 @@ pub fn run(cli: Cli) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let gateway = Gateway::connect(&cli.addr).await?;
-        run_remote(&gateway, output, &cli.command).await
-    })
+    runtime.block_on(run_remote(&cli.addr, output, &cli.command))
 }
 
-/// Runs a subcommand that talks to the gateway.
-async fn run_remote(gateway: &Gateway, output: Output, command: &Command) -> Result<()> {
+/// Runs a subcommand that talks to the gateway at `address`; each connects once its local
+/// input (a file to send) has been read and checked.
+async fn run_remote(address: &str, output: Output, command: &Command) -> Result<()> {
     match command {
         Command::Score(args) => score::run(args),
-        Command::Ingest(args) => ingest::run(gateway, output, args).await,
-        Command::Get(args) => get::run(gateway, output, args).await,
-        Command::Segments(args) => segments::run(gateway, output, args).await,
-        Command::Stats(args) => stats::run(gateway, output, args).await,
-        Command::Migrations(args) => migrations::run(gateway, output, args).await,
-        Command::Top(args) => top::run(gateway, output, args).await,
-        Command::Affinity(args) => affinity::run(gateway, output, args).await,
-        Command::Watch(args) => watch::run(gateway, output, args).await,
-        Command::DefineSegment(args) => define_segment::run(gateway, output, args).await,
-        Command::SegmentDefinitions => segment_definitions::run(gateway, output).await,
-        Command::DeleteSegment(args) => delete_segment::run(gateway, output, args).await,
-        Command::Fit(args) => fit::run(gateway, output, args).await,
-        Command::RefreshRfm => refresh_rfm::run(gateway, output).await,
-        Command::Config(args) => config::run(gateway, output, args).await,
-        Command::AdvanceClock(args) => advance_clock::run(gateway, output, args).await,
-        Command::Health(args) => health::run(gateway, output, args).await,
+        Command::Ingest(args) => ingest::run(address, output, args).await,
+        Command::Get(args) => get::run(address, output, args).await,
+        Command::Segments(args) => segments::run(address, output, args).await,
+        Command::Stats(args) => stats::run(address, output, args).await,
+        Command::Migrations(args) => migrations::run(address, output, args).await,
+        Command::Top(args) => top::run(address, output, args).await,
+        Command::Affinity(args) => affinity::run(address, output, args).await,
+        Command::Watch(args) => watch::run(address, output, args).await,
+        Command::DefineSegment(args) => define_segment::run(address, output, args).await,
+        Command::SegmentDefinitions => segment_definitions::run(address, output).await,
+        Command::DeleteSegment(args) => delete_segment::run(address, output, args).await,
+        Command::Fit(args) => fit::run(address, output, args).await,
+        Command::RefreshRfm => refresh_rfm::run(address, output).await,
+        Command::Config(args) => config::run(address, output, args).await,
+        Command::AdvanceClock(args) => advance_clock::run(address, output, args).await,
+        Command::Health(args) => health::run(address, output, args).await,
     }
 }

@@ -9,7 +9,8 @@ use crate::output::{self, Output};
 use crate::rpc_error::RpcResultExt;
 
 /// Runs `pulsectl refresh-rfm`.
-pub async fn run(gateway: &Gateway, output: Output) -> Result<()> {
+pub async fn run(address: &str, output: Output) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let request = v1::RefreshRfmEdgesRequest {};
     let edges = gateway.admin().refresh_rfm_edges(request).await.rpc("RefreshRfmEdges")?.into_inner();
     if output.is_json() {

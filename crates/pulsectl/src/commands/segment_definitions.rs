@@ -10,7 +10,8 @@ use crate::output::{self, Output};
 use crate::rpc_error::RpcResultExt;
 
 /// Runs `pulsectl segment-definitions`.
-pub async fn run(gateway: &Gateway, output: Output) -> Result<()> {
+pub async fn run(address: &str, output: Output) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let request = v1::ListSegmentDefinitionsRequest {};
     let list =
         gateway.admin().list_segment_definitions(request).await.rpc("ListSegmentDefinitions")?.into_inner();

@@ -30,7 +30,8 @@ pub struct SegmentsArgs {
 }
 
 /// Runs `pulsectl segments`.
-pub async fn run(gateway: &Gateway, output: Output, args: &SegmentsArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &SegmentsArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let request = v1::ListSegmentMembersRequest {
         dimension: args.dimension as i32,
         segment: args.segment.clone(),

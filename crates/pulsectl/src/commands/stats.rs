@@ -18,7 +18,8 @@ pub struct StatsArgs {
 }
 
 /// Runs `pulsectl stats`.
-pub async fn run(gateway: &Gateway, output: Output, args: &StatsArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &StatsArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let request = v1::GetSegmentStatsRequest { dimension: args.dimension as i32 };
     let stats = gateway.activity().get_segment_stats(request).await.rpc("GetSegmentStats")?.into_inner();
     if output.is_json() {

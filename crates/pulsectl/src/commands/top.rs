@@ -22,7 +22,8 @@ pub struct TopArgs {
 }
 
 /// Runs `pulsectl top`.
-pub async fn run(gateway: &Gateway, output: Output, args: &TopArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &TopArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     let request = v1::TopCustomersRequest {
         category: args.category.clone().unwrap_or_default(),
         limit: args.limit.unwrap_or(0),

@@ -36,7 +36,8 @@ pub struct WatchArgs {
 }
 
 /// Runs `pulsectl watch`.
-pub async fn run(gateway: &Gateway, output: Output, args: &WatchArgs) -> Result<()> {
+pub async fn run(address: &str, output: Output, args: &WatchArgs) -> Result<()> {
+    let gateway = Gateway::connect(address).await?;
     if args.limit == Some(0) {
         return Ok(());
     }
