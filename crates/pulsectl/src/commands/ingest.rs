@@ -26,11 +26,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
+use crate::csv_events;
 use crate::gateway::Gateway;
 use crate::jsonl::{self, Line, LineError};
-use crate::output::{self, Output};
+use crate::output::{self, Output, print_line};
 use crate::rpc_error::{RpcError, code_name, field_violations};
-use crate::{csv_events, output::print_line};
 
 /// Consecutive RESOURCE_EXHAUSTED answers tolerated before giving up.
 const MAX_OVERLOAD_RETRIES: u32 = 20;
