@@ -75,7 +75,8 @@ ingest-sample: deps
 
 ## score-sample: score the sample events offline (no server) and print one activity per customer
 score-sample: deps
-	$(CARGO) run --release -p pulsectl -- score --events $(SAMPLE_EVENTS) --as-of-ms $(SAMPLE_AS_OF_MS)
+	$(CARGO) build --release -p pulsed -p pulsectl
+	$(RELEASE_BIN)/pulsectl score --events $(SAMPLE_EVENTS) --as-of-ms $(SAMPLE_AS_OF_MS)
 
 clean:
 	$(CARGO) clean
