@@ -10,7 +10,14 @@ SYSTEM_PACKAGES := protobuf-compiler librocksdb-dev libclang-dev clang
 SAMPLE_EVENTS := testdata/sample-events.jsonl
 SAMPLE_AS_OF_MS := 1774915200000
 
-.PHONY: all deps build test lint fmt bench run clean
+# Where `make run` serves and keeps its data; PULSED_FLAGS adds flags (e.g. `--clock manual`).
+LISTEN ?= 127.0.0.1:50051
+DATA_DIR ?= ./data
+PULSED_FLAGS ?=
+# The release binaries (built together, so they share one build of the dependencies).
+RELEASE_BIN := $${CARGO_TARGET_DIR:-target}/release
+
+.PHONY: all deps build test lint fmt bench run run-sample ingest-sample score-sample clean
 
 all: build
 
@@ -46,9 +53,30 @@ fmt:
 bench: deps
 	$(CARGO) bench -p pulse-benches
 
-## run: score the sample events offline and print one activity per customer
+## run: build and start a standalone server in the foreground (Ctrl-C stops it)
 run: deps
-	$(CARGO) run --release -p pulsectl -- score --events $(SAMPLE_EVENTS) --as-of-ms $(SAMPLE_AS_OF_MS)
+	$(CARGO) build --release -p pulsed -p pulsectl
+	@echo "pulsed standalone: data in $(DATA_DIR), gRPC on $(LISTEN) (Ctrl-C to stop). From another shell:"
+	@echo "  $(RELEASE_BIN)/pulsectl --addr $(LISTEN) health"
+	@echo "  make ingest-sample   # $(RELEASE_BIN)/pulsectl --addr $(LISTEN) ingest --file $(SAMPLE_EVENTS)"
+	@echo "  $(RELEASE_BIN)/pulsectl --addr $(LISTEN) get alice bob carol"
+	@echo "  grpcurl -plaintext $(LISTEN) list   # server reflection"
+	@echo
+	$(RELEASE_BIN)/pulsed standalone --data-dir $(DATA_DIR) --listen $(LISTEN) $(PULSED_FLAGS)
+
+## run-sample: like run, on a manual clock at the end of the sample (testdata/sample-clock.toml)
+run-sample:
+	$(MAKE) run DATA_DIR=./data/sample PULSED_FLAGS="--config testdata/sample-clock.toml"
+
+## ingest-sample: send the sample events to the server of `make run`
+ingest-sample: deps
+	$(CARGO) build --release -p pulsed -p pulsectl
+	$(RELEASE_BIN)/pulsectl --addr $(LISTEN) ingest --file $(SAMPLE_EVENTS)
+
+## score-sample: score the sample events offline (no server) and print one activity per customer
+score-sample: deps
+	$(CARGO) build --release -p pulsed -p pulsectl
+	$(RELEASE_BIN)/pulsectl score --events $(SAMPLE_EVENTS) --as-of-ms $(SAMPLE_AS_OF_MS)
 
 clean:
 	$(CARGO) clean
