@@ -6,6 +6,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 SYSTEM_PACKAGES := protobuf-compiler librocksdb-dev libclang-dev clang
+# What `make compare` measures Pulse against, and the tools its script uses.
+COMPARE_PACKAGES := etcd-server etcd-client redis-server redis-tools python3
 # The sample shipped in the repo and the instant it is scored at (2026-03-31T00:00:00Z).
 SAMPLE_EVENTS := testdata/sample-events.jsonl
 SAMPLE_AS_OF_MS := 1774915200000
@@ -17,20 +19,25 @@ PULSED_FLAGS ?=
 # The release binaries (built together, so they share one build of the dependencies).
 RELEASE_BIN := $${CARGO_TARGET_DIR:-target}/release
 
-.PHONY: all deps build test lint fmt bench run run-sample ingest-sample score-sample clean
+.PHONY: all deps build test lint fmt bench run run-sample ingest-sample score-sample load compare clean
 
-all: build
-
-## deps: install the missing system packages (apt-get; root or sudo)
-deps:
+# Installs the Debian packages of $(1) that are missing (apt-get; root or sudo).
+define apt_install
 	@missing=""; \
-	for p in $(SYSTEM_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(1); do dpkg -s "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+all: build
+
+## deps: install the missing system packages (apt-get; root or sudo)
+deps:
+	$(call apt_install,$(SYSTEM_PACKAGES))
 
 ## build: compile every crate, test and bench
 build: deps
@@ -77,6 +84,24 @@ ingest-sample: deps
 score-sample: deps
 	$(CARGO) build --release -p pulsed -p pulsectl
 	$(RELEASE_BIN)/pulsectl score --events $(SAMPLE_EVENTS) --as-of-ms $(SAMPLE_AS_OF_MS)
+
+## load: drive a pulse-loadgen scenario against a running gateway, e.g.
+##   make load SCENARIO=ingest ADDR=127.0.0.1:50051 DURATION=60s CONCURRENCY=64
+SCENARIO ?= get
+ADDR ?= $(LISTEN)
+DURATION ?= 30s
+WARMUP ?= 5s
+CONCURRENCY ?= 64
+LOAD_FLAGS ?=
+load: deps
+	$(CARGO) build --release -p pulse-loadgen
+	$(RELEASE_BIN)/pulse-loadgen --addr $(ADDR) --scenario $(SCENARIO) --duration $(DURATION) \
+	  --warmup $(WARMUP) --concurrency $(CONCURRENCY) $(LOAD_FLAGS)
+
+## compare: Pulse vs a 3-member etcd cluster vs Redis on this machine (bench/compare/run.sh)
+compare: deps
+	$(call apt_install,$(COMPARE_PACKAGES))
+	DURATION=$(DURATION) WARMUP=$(WARMUP) CONCURRENCY=$(CONCURRENCY) bench/compare/run.sh
 
 clean:
 	$(CARGO) clean
