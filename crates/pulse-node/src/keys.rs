@@ -14,6 +14,8 @@ const INDEX_SEPARATOR: u8 = 0x00;
 const META_APPLY_INDEX: u8 = 0x01;
 /// `meta` key tag of the shard's scoring config and segment definitions.
 const META_CONFIG: u8 = 0x02;
+/// `meta` key tag of the cursor of the newest changelog entry pruned by retention.
+const META_PRUNED_CHANGELOG: u8 = 0x04;
 
 /// The hash range a shard owns, both ends inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +149,12 @@ pub fn apply_index_key(shard_id: u64) -> Vec<u8> {
 /// `meta` key of a shard's scoring config.
 pub fn config_key(shard_id: u64) -> Vec<u8> {
     meta_key(shard_id, META_CONFIG)
+}
+
+/// `meta` key of the cursor `(raft_index, seq)` of the newest changelog entry pruned by
+/// retention (absent before the first pruning).
+pub fn pruned_changelog_key(shard_id: u64) -> Vec<u8> {
+    meta_key(shard_id, META_PRUNED_CHANGELOG)
 }
 
 fn meta_key(shard_id: u64, tag: u8) -> Vec<u8> {
