@@ -3,10 +3,11 @@
 //!
 //! ## Lifecycle and graceful shutdown
 //! [`Standalone::start`] opens RocksDB, registers the shard state machines, starts the raft
-//! runtime, hosts every shard (bootstrapped or recovered), spawns one ingest batcher per shard
-//! and the tick loop. [`Standalone::serve`] serves gRPC on a listener until the `shutdown`
-//! future resolves, then, in this order: stops accepting and drains in-flight requests
-//! (`serve_with_incoming_shutdown`), stops the tick loop, drops the batchers, and shuts the
+//! runtime, hosts every shard (bootstrapped or recovered), spawns one ingest batcher per shard,
+//! the tick loop and the changelog retention loop. [`Standalone::serve`] serves gRPC on a
+//! listener until the `shutdown` future resolves, then, in this order: stops accepting and
+//! drains in-flight requests (`serve_with_incoming_shutdown`; open transition watches end when
+//! their clients go away), stops the tick and retention loops, drops the batchers, and shuts the
 //! raft runtime down (joining its thread), so every acknowledged write is on disk.
 
 use std::future::Future;
@@ -35,6 +36,10 @@ use crate::metrics;
 
 /// The raft node id of a standalone server (every shard has this one voter).
 const NODE_ID: u64 = 1;
+/// Interval between two changelog retention rounds.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// Most changelog entries one `PruneChangelog` entry deletes per shard.
+const PRUNE_MAX_ENTRIES: u32 = 10_000;
 
 /// A running standalone server (storage, raft, batchers, tick loop), ready to serve gRPC.
 #[derive(Debug)]
@@ -42,6 +47,8 @@ pub struct Standalone {
     shards: LocalShards,
     clock: Clock,
     tick_loop: JoinHandle<()>,
+    prune_loop: JoinHandle<()>,
+    transition_retention_ms: i64,
 }
 
 impl Standalone {
@@ -55,6 +62,8 @@ impl Standalone {
             .map(|(range, shard_id)| ShardConfig { shard_id, range })
             .collect();
         let mut machine = NodeStateMachine::new(engine.clone());
+        let (applied, applied_changes) = tokio::sync::watch::channel(0u64);
+        machine.on_applied(move |_, _| applied.send_modify(|rounds| *rounds = rounds.wrapping_add(1)));
         let mut readers = Vec::with_capacity(shard_configs.len());
         for shard in &shard_configs {
             machine.add_shard(*shard)?;
@@ -76,20 +85,29 @@ impl Standalone {
             readers,
             clock.clone(),
             Duration::from_millis(config.propose_timeout_ms),
-        );
+        )
+        .with_applied_changes(applied_changes);
         let tick_loop = tokio::spawn(tick_loop(
             shards.clone(),
             clock.clone(),
             Duration::from_millis(config.tick_interval_ms),
             config.tick_max_customers,
         ));
+        let prune_loop =
+            tokio::spawn(prune_loop(shards.clone(), clock.clone(), config.transition_retention_ms));
         info!(
             data_dir = %config.data_dir.display(),
             shards = shard_configs.len(),
             clock = ?config.clock,
             "standalone node started"
         );
-        Ok(Self { shards, clock, tick_loop })
+        Ok(Self {
+            shards,
+            clock,
+            tick_loop,
+            prune_loop,
+            transition_retention_ms: config.transition_retention_ms,
+        })
     }
 
     /// The server's clock (shared with `AdminService.AdvanceClock`).
@@ -112,10 +130,10 @@ impl Standalone {
         let served = Server::builder()
             .add_service(health)
             .add_service(reflection)
-            .add_service(ActivityServiceServer::new(ActivityGateway::new(
-                self.shards.clone(),
-                self.clock.clone(),
-            )))
+            .add_service(ActivityServiceServer::new(
+                ActivityGateway::new(self.shards.clone(), self.clock.clone())
+                    .with_transition_retention_ms(self.transition_retention_ms),
+            ))
             .add_service(AdminServiceServer::new(AdminGateway::new(self.clock.clone())))
             .add_service(ClusterServiceServer::new(ClusterGateway))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
@@ -130,6 +148,8 @@ impl Standalone {
     async fn stop(self) -> Result<()> {
         self.tick_loop.abort();
         let _ = self.tick_loop.await;
+        self.prune_loop.abort();
+        let _ = self.prune_loop.await;
         let runtime = self.shards.runtime().clone();
         drop(self.shards);
         tokio::task::spawn_blocking(move || runtime.shutdown())
@@ -161,6 +181,23 @@ async fn tick_loop(shards: LocalShards, clock: Clock, interval: Duration, max_cu
         metrics::tick_round(round.is_ok());
         if let Err(error) = round {
             warn!(now_ms, %error, "tick round failed");
+        }
+    }
+}
+
+/// Proposes `PruneChangelog` (before now minus `retention_ms`) to every shard every
+/// [`PRUNE_INTERVAL`], so the changelog keeps the transition retention and no more. A failed
+/// round is logged and retried next time.
+async fn prune_loop(shards: LocalShards, clock: Clock, retention_ms: i64) {
+    let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let before_ms = clock.now_ms().saturating_sub(retention_ms);
+        match shards.prune_changelog(before_ms, PRUNE_MAX_ENTRIES).await {
+            Ok(0) => {}
+            Ok(pruned) => info!(before_ms, pruned, "changelog pruned"),
+            Err(error) => warn!(before_ms, %error, "changelog pruning failed"),
         }
     }
 }

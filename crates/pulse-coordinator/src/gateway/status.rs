@@ -7,6 +7,7 @@
 //! | shard queue full, raft busy             | `RESOURCE_EXHAUSTED` | `RetryInfo`      |
 //! | manual-clock operation on a wall clock  | `FAILED_PRECONDITION`|                  |
 //! | clock moved backwards                   | `INVALID_ARGUMENT`   | `BadRequest`     |
+//! | beyond the transition retention         | `OUT_OF_RANGE`       | `BadRequest`     |
 //! | not leader, timeout, stopped, dropped   | `UNAVAILABLE`        |                  |
 //! | anything else                           | `INTERNAL`           |                  |
 
@@ -43,6 +44,11 @@ impl From<ServerError> for Status {
             ServerError::Node(NodeError::Scoring(ScoringError::AsOfBeforeLastEvent { .. })) => {
                 bad_request(message.clone(), vec![FieldViolation::new("as_of_ms", message)])
             }
+            ServerError::OutOfRange { field, description } => Status::with_error_details(
+                Code::OutOfRange,
+                message,
+                ErrorDetails::with_bad_request(vec![FieldViolation::new(field, description)]),
+            ),
             ServerError::ClockBackwards { .. } => {
                 bad_request(message.clone(), vec![FieldViolation::new("now_ms", message)])
             }
