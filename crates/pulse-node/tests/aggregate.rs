@@ -206,3 +206,69 @@ fn pruning_deletes_the_oldest_entries_and_records_the_position() {
     );
     assert_eq!(shard.reader.applied_index().unwrap(), shard.next_index - 1);
 }
+
+#[test]
+fn custom_migration_counts_each_segment_a_customer_was_in() {
+    let mut shard = Harness::new();
+    let segment = |id: &str, enter: &str, exit: &str| pulse_scoring::SegmentDefinition {
+        id: id.into(),
+        name: id.into(),
+        enter: enter.into(),
+        exit: exit.into(),
+    };
+    shard.apply(ShardCommand::SetConfig {
+        config: Box::default(),
+        segments: vec![
+            segment("any", "activity_index >= 0.0", "activity_index < 0.0"),
+            segment("hot", "activity_index >= 40.0", "activity_index < 30.0"),
+        ],
+    });
+    let busy: Vec<Event> = (0..6)
+        .map(|d| event("x", &format!("x{d}"), at(d, 10), EventKind::Purchase, "books", 200.0))
+        .collect();
+    shard.ingest(at(5, 12), busy);
+    shard.ingest(at(5, 13), vec![event("y", "y1", at(5, 9), EventKind::Visit, "", 0.0)]);
+    let from_ms = at(5, 14);
+    let custom = |shard: &Harness| {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        shard
+            .reader
+            .for_each_customer(|id, stored| {
+                out.insert(id.to_owned(), stored.state.memberships.custom_ids());
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        out
+    };
+    let at_from = custom(&shard);
+    assert_eq!(at_from["x"], ["any", "hot"]);
+    shard.ingest(at(6, 12), vec![event("z", "z1", at(6, 9), EventKind::Visit, "", 0.0)]);
+    shard.tick(at(60, 0));
+    let to_ms = at(60, 0);
+    let at_to = custom(&shard);
+    assert_eq!(at_to["x"], ["any"], "x cooled down and left hot");
+    shard.ingest(at(61, 0), vec![event("y", "y2", at(61, 0), EventKind::Visit, "", 0.0)]);
+
+    let ids = ["any".to_owned(), "hot".to_owned()];
+    let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for (customer, now) in &at_to {
+        let before = at_from.get(customer).cloned().unwrap_or_default();
+        let mut counted = false;
+        for id in &ids {
+            let was = if before.contains(id) { id.clone() } else { String::new() };
+            let is = if now.contains(id) { id.clone() } else { String::new() };
+            if !was.is_empty() || !is.is_empty() {
+                counted = true;
+                *expected.entry((was, is)).or_default() += 1;
+            }
+        }
+        if !counted {
+            *expected.entry((String::new(), String::new())).or_default() += 1;
+        }
+    }
+    let key = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(expected.get(&key("hot", "")), Some(&1));
+    assert_eq!(expected.get(&key("", "any")), Some(&1), "z entered any in the window");
+    let counts = shard.reader.migration_counts(Dimension::Custom, from_ms, to_ms, &ids).unwrap();
+    assert_eq!(counts, expected);
+}
