@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use pulse_coordinator::{ClockKind, ServerConfig};
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::admin_service_client::AdminServiceClient;
@@ -179,5 +180,44 @@ async fn time_moves_a_customer_through_every_activity_segment() {
         previous = segment;
     }
     drop(segments);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_older_than_the_retention_is_out_of_range() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = |start_ms: i64| ServerConfig {
+        data_dir: data_dir.path().to_path_buf(),
+        clock: ClockKind::Manual,
+        manual_clock_start_ms: start_ms,
+        transition_retention_ms: DAY_MS,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(config(START_MS)).await;
+    let mut client = ActivityServiceClient::new(server.channel().await);
+    let mut stream = watch(&mut client, vec![], vec![], vec![]).await.unwrap();
+    new_customers(&mut client, "old", 2).await;
+    let token = take(&mut stream, 1).await.remove(0).resume_token;
+    drop(stream);
+    assert!(watch(&mut client, vec![], vec![], token.clone()).await.is_ok(), "within the retention");
+    server.stop().await;
+
+    // Two days later the retention round run at start-up prunes those transitions (a raft
+    // entry of every shard; each attempt below is a linearizable read after it was proposed).
+    let server = TestServer::start_with(config(START_MS + 2 * DAY_MS)).await;
+    let mut client = ActivityServiceClient::new(server.channel().await);
+    let mut status = None;
+    for _ in 0..100 {
+        match watch(&mut client, vec![], vec![], token.clone()).await {
+            Ok(stream) => drop(stream),
+            Err(error) => {
+                status = Some(error);
+                break;
+            }
+        }
+    }
+    let status = status.expect("the token went out of range");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert_eq!(status.get_error_details().bad_request().unwrap().field_violations[0].field, "resume_token");
     server.stop().await;
 }
