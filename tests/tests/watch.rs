@@ -138,7 +138,12 @@ async fn malformed_resume_tokens_are_invalid_arguments() {
     }
     let status = watch(&mut client, vec![v1::Dimension::Unspecified], vec![], vec![]).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
+
+    // A graceful shutdown does not wait for a watching client: the watch ends UNAVAILABLE.
+    let mut open = watch(&mut client, vec![], vec![], vec![]).await.unwrap();
     server.stop().await;
+    let ended = bounded(open.message()).await.unwrap_err();
+    assert_eq!(ended.code(), Code::Unavailable);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,8 @@
 //! runtime, hosts every shard (bootstrapped or recovered), spawns one ingest batcher per shard,
 //! the tick loop and the changelog retention loop. [`Standalone::serve`] serves gRPC on a
 //! listener until the `shutdown` future resolves, then, in this order: stops accepting and
-//! drains in-flight requests (`serve_with_incoming_shutdown`; open transition watches end when
-//! their clients go away), stops the tick and retention loops, drops the batchers, and shuts the
+//! drains in-flight requests (`serve_with_incoming_shutdown`; open transition watches are told
+//! to end first, or they would hold the drain forever), stops the tick and retention loops, drops the batchers, and shuts the
 //! raft runtime down (joining its thread), so every acknowledged write is on disk.
 
 use std::future::Future;
@@ -125,6 +125,12 @@ impl Standalone {
             .register_encoded_file_descriptor_set(PUBLIC_FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
+        // Raised when `shutdown` resolves, before the drain: ends the open transition watches.
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopping.send(true);
+        };
         let address = listener.local_addr().ok();
         info!(address = ?address, "serving grpc");
         let served = Server::builder()
@@ -132,7 +138,8 @@ impl Standalone {
             .add_service(reflection)
             .add_service(ActivityServiceServer::new(
                 ActivityGateway::new(self.shards.clone(), self.clock.clone())
-                    .with_transition_retention_ms(self.transition_retention_ms),
+                    .with_transition_retention_ms(self.transition_retention_ms)
+                    .with_shutdown(stopped),
             ))
             .add_service(AdminServiceServer::new(AdminGateway::new(self.clock.clone())))
             .add_service(ClusterServiceServer::new(ClusterGateway))

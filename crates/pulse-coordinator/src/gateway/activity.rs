@@ -7,7 +7,7 @@ use pulse_node::{ApplyOutput, ShardCommand};
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_server::ActivityService;
 use pulse_scoring::{Event, EventInput};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -35,6 +35,8 @@ pub struct ActivityGateway {
     shards: LocalShards,
     clock: Clock,
     collective: Collective,
+    /// Becomes `true` when the server shuts down: open watches end then.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl ActivityGateway {
@@ -42,7 +44,14 @@ impl ActivityGateway {
     pub fn new(shards: LocalShards, clock: Clock) -> Self {
         let collective =
             Collective::new(shards.clone(), clock.clone(), ServerConfig::default().transition_retention_ms);
-        Self { shards, clock, collective }
+        Self { shards, clock, collective, shutdown: watch::channel(false).1 }
+    }
+
+    /// The same gateway ending its open `WatchTransitions` streams (UNAVAILABLE) once
+    /// `shutdown` becomes `true`, so a graceful shutdown does not wait for watching clients.
+    pub fn with_shutdown(mut self, shutdown: watch::Receiver<bool>) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 
     /// The same gateway with `transition_retention_ms` as the reach of migration windows.
@@ -287,7 +296,7 @@ impl ActivityService for ActivityGateway {
         self.shards.read_barriers(0..self.shards.len()).await.map_err(Status::from)?;
         let watch = Watch::start(request.into_inner(), &self.shards).await?;
         let (out, transitions) = mpsc::channel(STREAM_BUFFER);
-        tokio::spawn(watch.stream(self.shards.clone(), out));
+        tokio::spawn(watch.stream(self.shards.clone(), self.shutdown.clone(), out));
         Ok(Response::new(ReceiverStream::new(transitions)))
     }
 

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 use pulse_node::ChangelogEntry;
 use pulse_proto::{ProtoEnum, v1};
 use pulse_scoring::Dimension;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tonic::Status;
 use tracing::debug;
 
@@ -177,14 +177,18 @@ impl Watch {
         .map_err(|e| ServerError::Task(e.to_string()))?
     }
 
-    /// Streams transitions into `out` until the client goes away, the node shuts down, or a
-    /// read fails (sent as the stream's final status).
+    /// Streams transitions into `out` until the client goes away, the server shuts down
+    /// (`shutdown` becomes `true`; ends with UNAVAILABLE), or a read fails (sent as the
+    /// stream's final status).
     pub(crate) async fn stream(
         mut self,
         shards: LocalShards,
+        shutdown: watch::Receiver<bool>,
         out: mpsc::Sender<Result<v1::Transition, Status>>,
     ) {
         let mut applied = shards.applied_changes();
+        let stopping = stopped(shutdown);
+        tokio::pin!(stopping);
         loop {
             // Mark the signal seen before scanning: an entry written after this point wakes
             // the wait below even if the scan already saw it.
@@ -205,9 +209,15 @@ impl Watch {
                         continue;
                     }
                     let token = encode_token(&self.cursors);
-                    if out.send(Ok(entry.transition.with_resume_token(token))).await.is_err() {
-                        debug!("transition watch closed by the client");
-                        return;
+                    tokio::select! {
+                        sent = out.send(Ok(entry.transition.with_resume_token(token))) => {
+                            if sent.is_err() {
+                                debug!("transition watch closed by the client");
+                                return;
+                            }
+                        }
+                        // A client that stops reading must not hold a graceful shutdown.
+                        () = &mut stopping => return,
                     }
                 }
             }
@@ -223,8 +233,25 @@ impl Watch {
                         debug!("transition watch closed by the client");
                         return;
                     }
+                    () = &mut stopping => {
+                        let _ = out.send(Err(Status::unavailable("the server is shutting down"))).await;
+                        return;
+                    }
                 }
             }
+        }
+    }
+}
+
+/// Resolves once `shutdown` is `true`; never when its sender is gone without saying so.
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let stopping = *shutdown.borrow_and_update();
+        if stopping {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 }
