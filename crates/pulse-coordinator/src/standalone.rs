@@ -7,8 +7,9 @@
 //! the tick loop and the changelog retention loop. [`Standalone::serve`] serves gRPC on a
 //! listener until the `shutdown` future resolves, then, in this order: stops accepting and
 //! drains in-flight requests (`serve_with_incoming_shutdown`; open transition watches are told
-//! to end first, or they would hold the drain forever), stops the tick and retention loops, drops the batchers, and shuts the
-//! raft runtime down (joining its thread), so every acknowledged write is on disk.
+//! to end first, or they would hold the drain forever), stops the tick and retention loops,
+//! drops the batchers, and shuts the raft runtime down (joining its thread), so every
+//! acknowledged write is on disk.
 
 use std::future::Future;
 use std::time::Duration;

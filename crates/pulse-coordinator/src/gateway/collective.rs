@@ -192,7 +192,9 @@ impl Collective {
         Ok(v1::MigrationMatrix { cells })
     }
 
-    /// `TopCustomers`: each shard's best `limit` (bounded min-heap), merged the same way.
+    /// `TopCustomers`: each shard's best `limit` (bounded min-heap), merged the same way. The
+    /// state keeps no index, so "as stored at its last update" is the index computed from the
+    /// stored counters at now (at the latest event when that is later).
     pub(crate) async fn top_customers(
         &self,
         request: v1::TopCustomersRequest,
