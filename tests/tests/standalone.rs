@@ -177,11 +177,6 @@ async fn standalone_serves_the_activity_api() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 
-    // step: RPCs of later issues say so.
-    let status =
-        bounded(client.get_segment_stats(v1::GetSegmentStatsRequest { dimension: 1 })).await.unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
-
     // step: a stream of ingest requests gets one response per request.
     let requests = vec![
         v1::IngestRequest { events: vec![event("gina", "g1", 20, 1.0), event("hank", "h1", 20, 2.0)] },

@@ -54,6 +54,15 @@ pub enum ServerError {
         /// Why, from the optimiser.
         reason: String,
     },
+    /// A request field reaches beyond what is retained (a migration window or a watch resume
+    /// token older than the transition retention).
+    #[error("{field} out of range: {description}")]
+    OutOfRange {
+        /// The field path (`from_ms`, `resume_token`).
+        field: String,
+        /// What is out of range.
+        description: String,
+    },
     /// No custom segment with this id is defined.
     #[error("custom segment {segment:?} not found")]
     SegmentNotFound {

@@ -10,6 +10,7 @@ use pulse_node::{ApplyOutput, ShardCommand, ShardConfig, ShardReader};
 use pulse_raft::RuntimeHandle;
 use pulse_scoring::Event;
 use pulse_storage::{RocksEngine, customer_hash};
+use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::error::{Result, ServerError};
@@ -30,6 +31,8 @@ pub struct LocalShards {
     runtime: RuntimeHandle<ApplyOutput>,
     shards: Arc<Vec<LocalShard>>,
     propose_timeout: Duration,
+    /// Changes whenever applied entries were written (see [`Self::with_applied_changes`]).
+    applied: watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for LocalShards {
@@ -57,7 +60,41 @@ impl LocalShards {
                 LocalShard { reader, batcher }
             })
             .collect();
-        Self { runtime, shards: Arc::new(shards), propose_timeout }
+        // Until `with_applied_changes`: a signal that never fires (its sender is gone).
+        let applied = watch::channel(0).1;
+        Self { runtime, shards: Arc::new(shards), propose_timeout, applied }
+    }
+
+    /// Uses `applied` as the signal of written entries: its sender (the node state machine's
+    /// `on_applied` listener) changes the value after every round of applied entries.
+    pub fn with_applied_changes(mut self, applied: watch::Receiver<u64>) -> Self {
+        self.applied = applied;
+        self
+    }
+
+    /// A receiver of the applied-entries signal: `changed()` resolves once entries were
+    /// written after the last `borrow_and_update`, and fails when the node shuts down.
+    pub fn applied_changes(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
+    /// Proposes `PruneChangelog` to every shard: deletes transitions recorded before
+    /// `before_ms`, at most `max_entries` per shard; the entries pruned in total.
+    pub async fn prune_changelog(&self, before_ms: i64, max_entries: u32) -> Result<u32> {
+        let deadline = Instant::now() + self.propose_timeout;
+        let command = ShardCommand::PruneChangelog { before_ms, max_entries }.encode();
+        let proposals: Vec<_> = self
+            .shards
+            .iter()
+            .map(|s| self.runtime.propose(s.reader.shard().shard_id, command.clone(), deadline))
+            .collect();
+        let mut pruned = 0u32;
+        for proposal in proposals {
+            if let ApplyOutput::Pruned { entries } = proposal.await.map_err(ServerError::Propose)? {
+                pruned = pruned.saturating_add(entries);
+            }
+        }
+        Ok(pruned)
     }
 
     /// The shards, in hash-range order.

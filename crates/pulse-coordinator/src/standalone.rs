@@ -5,11 +5,12 @@
 //! [`Standalone::start`] opens RocksDB, registers the shard state machines, starts the raft
 //! runtime, hosts every shard (bootstrapped or recovered), brings every shard to the newest
 //! scoring config version ([`ScoringAdmin::reconcile`]), spawns one ingest batcher per shard,
-//! the tick loop and the periodic RFM edge refresh. [`Standalone::serve`] serves gRPC on a
-//! listener until the `shutdown` future resolves, then, in this order: stops accepting and
-//! drains in-flight requests (`serve_with_incoming_shutdown`), stops the tick loop and the RFM
-//! refresh, drops the batchers, and shuts the raft runtime down (joining its thread), so every
-//! acknowledged write is on disk.
+//! the tick loop, the changelog retention loop and the periodic RFM edge refresh.
+//! [`Standalone::serve`] serves gRPC on a listener until the `shutdown` future resolves, then,
+//! in this order: stops accepting and drains in-flight requests (`serve_with_incoming_shutdown`;
+//! open transition watches are told to end first, or they would hold the drain forever), stops
+//! the tick, retention and RFM refresh loops, drops the batchers, and shuts the raft runtime down
+//! (joining its thread), so every acknowledged write is on disk.
 
 use std::future::Future;
 use std::time::Duration;
@@ -38,6 +39,10 @@ use crate::scoring_admin::ScoringAdmin;
 
 /// The raft node id of a standalone server (every shard has this one voter).
 const NODE_ID: u64 = 1;
+/// Interval between two changelog retention rounds.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// Most changelog entries one `PruneChangelog` entry deletes per shard.
+const PRUNE_MAX_ENTRIES: u32 = 10_000;
 
 /// A running standalone server (storage, raft, batchers, tick loop, RFM refresh), ready to
 /// serve gRPC.
@@ -49,6 +54,8 @@ pub struct Standalone {
     tick_max_customers: u32,
     tick_loop: JoinHandle<()>,
     rfm_refresh_loop: JoinHandle<()>,
+    prune_loop: JoinHandle<()>,
+    transition_retention_ms: i64,
 }
 
 impl Standalone {
@@ -67,6 +74,8 @@ impl Standalone {
         }
         let shard_configs: Vec<ShardConfig> = layout.shards;
         let mut machine = NodeStateMachine::new(engine.clone());
+        let (applied, applied_changes) = tokio::sync::watch::channel(0u64);
+        machine.on_applied(move |_, _| applied.send_modify(|rounds| *rounds = rounds.wrapping_add(1)));
         let mut readers = Vec::with_capacity(shard_configs.len());
         for shard in &shard_configs {
             machine.add_shard(*shard)?;
@@ -88,7 +97,8 @@ impl Standalone {
             readers,
             clock.clone(),
             Duration::from_millis(config.propose_timeout_ms),
-        );
+        )
+        .with_applied_changes(applied_changes);
         let admin = ScoringAdmin::new(shards.clone(), clock.clone());
         admin.reconcile().await?;
         let tick_loop = tokio::spawn(tick_loop(
@@ -101,6 +111,8 @@ impl Standalone {
             admin.clone(),
             Duration::from_millis(config.rfm_refresh_interval_ms),
         ));
+        let prune_loop =
+            tokio::spawn(prune_loop(shards.clone(), clock.clone(), config.transition_retention_ms));
         info!(
             data_dir = %config.data_dir.display(),
             shards = shard_configs.len(),
@@ -114,6 +126,8 @@ impl Standalone {
             tick_max_customers: config.tick_max_customers,
             tick_loop,
             rfm_refresh_loop,
+            prune_loop,
+            transition_retention_ms: config.transition_retention_ms,
         })
     }
 
@@ -132,15 +146,22 @@ impl Standalone {
             .register_encoded_file_descriptor_set(PUBLIC_FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
+        // Raised when `shutdown` resolves, before the drain: ends the open transition watches.
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopping.send(true);
+        };
         let address = listener.local_addr().ok();
         info!(address = ?address, "serving grpc");
         let served = Server::builder()
             .add_service(health)
             .add_service(reflection)
-            .add_service(ActivityServiceServer::new(ActivityGateway::new(
-                self.shards.clone(),
-                self.clock.clone(),
-            )))
+            .add_service(ActivityServiceServer::new(
+                ActivityGateway::new(self.shards.clone(), self.clock.clone())
+                    .with_transition_retention_ms(self.transition_retention_ms)
+                    .with_shutdown(stopped),
+            ))
             .add_service(AdminServiceServer::new(AdminGateway::new(
                 self.clock.clone(),
                 self.shards.clone(),
@@ -163,6 +184,8 @@ impl Standalone {
         let _ = self.tick_loop.await;
         self.rfm_refresh_loop.abort();
         let _ = self.rfm_refresh_loop.await;
+        self.prune_loop.abort();
+        let _ = self.prune_loop.await;
         let runtime = self.shards.runtime().clone();
         drop(self.admin);
         drop(self.shards);
@@ -218,6 +241,23 @@ async fn rfm_refresh_loop(admin: ScoringAdmin, interval: Duration) {
             Ok(None) => debug!("rfm edges unchanged; not reinstalled"),
             Err(ServerError::NoPurchases { .. }) => debug!("no purchases yet; rfm edges not refreshed"),
             Err(error) => warn!(%error, "periodic rfm edge refresh failed"),
+        }
+    }
+}
+
+/// Proposes `PruneChangelog` (before now minus `retention_ms`) to every shard every
+/// [`PRUNE_INTERVAL`], so the changelog keeps the transition retention and no more. A failed
+/// round is logged and retried next time.
+async fn prune_loop(shards: LocalShards, clock: Clock, retention_ms: i64) {
+    let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let before_ms = clock.now_ms().saturating_sub(retention_ms);
+        match shards.prune_changelog(before_ms, PRUNE_MAX_ENTRIES).await {
+            Ok(0) => {}
+            Ok(pruned) => info!(before_ms, pruned, "changelog pruned"),
+            Err(error) => warn!(before_ms, %error, "changelog pruning failed"),
         }
     }
 }

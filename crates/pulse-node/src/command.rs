@@ -40,6 +40,14 @@ pub enum ShardCommand {
         /// Every custom segment definition.
         segments: Vec<SegmentDefinition>,
     },
+    /// Delete the oldest changelog entries recorded before `before_ms` (retention), at most
+    /// `max_entries`, and record the newest deleted cursor.
+    PruneChangelog {
+        /// The proposer's clock minus the transition retention, Unix ms.
+        before_ms: i64,
+        /// Bound on the work of this entry.
+        max_entries: u32,
+    },
 }
 
 /// What applying a command answers to its proposer.
@@ -64,6 +72,11 @@ pub enum ApplyOutput {
     },
     /// The config is installed.
     ConfigSet,
+    /// Changelog entries deleted by retention.
+    Pruned {
+        /// Entries deleted.
+        entries: u32,
+    },
     /// An entry that is not a command (raft's empty entries): nothing happened.
     Nothing,
 }
@@ -93,6 +106,12 @@ impl ShardCommand {
                 wire::shard_command::Command::SetConfig(wire::SetConfigCommand {
                     config: Some(v1::ScoringConfig::from(config.as_ref())),
                     segments: segments.iter().map(v1::SegmentDefinition::from).collect(),
+                })
+            }
+            ShardCommand::PruneChangelog { before_ms, max_entries } => {
+                wire::shard_command::Command::PruneChangelog(wire::PruneChangelogCommand {
+                    before_ms: *before_ms,
+                    max_entries: *max_entries,
                 })
             }
         };
@@ -134,6 +153,10 @@ impl ShardCommand {
                 let segments = set.segments.into_iter().map(SegmentDefinition::from).collect();
                 Ok(ShardCommand::SetConfig { config: Box::new(config), segments })
             }
+            Some(wire::shard_command::Command::PruneChangelog(prune)) => Ok(ShardCommand::PruneChangelog {
+                before_ms: prune.before_ms,
+                max_entries: prune.max_entries,
+            }),
             None => Err(corrupt("empty command".into())),
         }
     }
@@ -167,6 +190,7 @@ mod tests {
                     exit: String::new(),
                 }],
             },
+            ShardCommand::PruneChangelog { before_ms: 1_000, max_entries: 500 },
         ];
         for command in commands {
             assert_eq!(ShardCommand::decode(&command.encode()).unwrap(), command);

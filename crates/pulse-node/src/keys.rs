@@ -21,6 +21,8 @@ const META_CONFIG: u8 = 0x02;
 /// `meta` key tag of the shard's config re-evaluation cursor (the next `state` key to
 /// re-evaluate under a newly installed config).
 const META_REEVALUATION_CURSOR: u8 = 0x03;
+/// `meta` key tag of the cursor of the newest changelog entry pruned by retention.
+const META_PRUNED_CHANGELOG: u8 = 0x04;
 
 /// The hash range a shard owns, both ends inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +167,12 @@ pub fn reevaluation_cursor_key(shard_id: u64) -> Vec<u8> {
 /// `meta` key of the node's shard layout: in the namespace of shard id 0, which no shard has.
 pub fn node_layout_key() -> Vec<u8> {
     meta_key(NODE_SHARD_ID, META_NODE_LAYOUT)
+}
+
+/// `meta` key of the cursor `(raft_index, seq)` of the newest changelog entry pruned by
+/// retention (absent before the first pruning).
+pub fn pruned_changelog_key(shard_id: u64) -> Vec<u8> {
+    meta_key(shard_id, META_PRUNED_CHANGELOG)
 }
 
 fn meta_key(shard_id: u64, tag: u8) -> Vec<u8> {

@@ -11,6 +11,7 @@
 //!  CF changelog  shard | raft_index | seq                 → Transition
 //!  CF meta       shard | 0x01 → apply index;  shard | 0x02 → config + segment definitions
 //!                shard | 0x03 → next state key to re-evaluate under a new config (cursor)
+//!                shard | 0x04 → cursor of the newest changelog entry pruned by retention
 //! ```
 //!
 //! all in ONE write batch per entry, together with the apply index, so a crash between entries
@@ -26,8 +27,11 @@
 //! - [`ShardReader`]: a concurrent read view of a shard for the gateway (the raft loop owns the
 //!   state machines; readers share their engine and the scoring config in force).
 //! - `model_inputs`: per-shard inputs of the model fits (purchase histories, RFM sketches).
+//! - `aggregate`: per-shard partials of the collective queries ([`SegmentStatsPartial`],
+//!   [`MigrationCounts`], [`TopK`], [`AffinityPartial`]) as `ShardReader` methods.
 //! - [`NodeError`]: what can fail.
 
+mod aggregate;
 mod command;
 mod error;
 mod keys;
@@ -38,11 +42,12 @@ mod reader;
 mod shard;
 mod stored_customer;
 
+pub use aggregate::{AffinityPartial, MigrationCounts, Ranked, SegmentStatsPartial, SegmentTally, TopK};
 pub use command::{ApplyOutput, ShardCommand};
 pub use error::{NodeError, Result};
 pub use keys::{ShardRange, changelog_prefix, index_segment_prefix};
 pub use layout::ShardLayout;
-pub use node_state_machine::NodeStateMachine;
+pub use node_state_machine::{AppliedListener, NodeStateMachine};
 pub use reader::{Scoring, ShardReader};
 pub use shard::{ChangelogEntry, ShardConfig, ShardStateMachine};
 pub use stored_customer::StoredCustomer;

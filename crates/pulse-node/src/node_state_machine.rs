@@ -16,12 +16,24 @@ use crate::shard::{ShardConfig, ShardStateMachine};
 pub struct NodeStateMachine<E> {
     engine: E,
     shards: BTreeMap<u64, ShardStateMachine<E>>,
+    /// Told `(shard_id, index)` after applied entries are written (see [`Self::on_applied`]).
+    applied_listener: Option<AppliedListener>,
 }
+
+/// What [`NodeStateMachine::on_applied`] calls: `(shard_id, last applied index)`.
+pub type AppliedListener = Box<dyn Fn(u64, u64) + Send>;
 
 impl<E: StorageEngine> NodeStateMachine<E> {
     /// A node without shards over `engine` (the same engine the raft runtime writes to).
     pub fn new(engine: E) -> Self {
-        Self { engine, shards: BTreeMap::new() }
+        Self { engine, shards: BTreeMap::new(), applied_listener: None }
+    }
+
+    /// Calls `listener` with `(shard_id, index)` whenever entries of a shard up to `index` were
+    /// applied and their batch written, so readers see them (wakes transition watches). Runs on
+    /// the raft loop thread: it must not block.
+    pub fn on_applied(&mut self, listener: impl Fn(u64, u64) + Send + 'static) {
+        self.applied_listener = Some(Box::new(listener));
     }
 
     /// Opens the state machine of `shard`; call before the runtime hosts the shard's replica.
@@ -72,5 +84,11 @@ impl<E: StorageEngine> StateMachine for NodeStateMachine<E> {
     ) -> Result<(), StateMachineError> {
         self.shard_mut(shard_id)?.record_applied(index, batch);
         Ok(())
+    }
+
+    fn applied_written(&mut self, shard_id: u64, index: u64) {
+        if let Some(listener) = &self.applied_listener {
+            listener(shard_id, index);
+        }
     }
 }

@@ -194,6 +194,11 @@ impl<E: StorageEngine> ShardReader<E> {
         self.shard
     }
 
+    /// The storage engine the replica reads from (for the collective queries of `aggregate`).
+    pub(crate) fn engine(&self) -> &E {
+        &self.engine
+    }
+
     /// The scoring config in force on this replica: a shared handle, so per-request callers
     /// (ingest validation) do not copy the config.
     pub fn config(&self) -> Arc<Scoring> {

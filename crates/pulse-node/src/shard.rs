@@ -16,11 +16,13 @@ use pulse_storage::{
 };
 use tracing::{debug, warn};
 
+use crate::aggregate::encode_cursor;
 use crate::command::{ApplyOutput, ShardCommand};
 use crate::error::{NodeError, Result};
 use crate::keys::{
     EVENT_IDS_SUFFIX, ShardRange, apply_index_key, changelog_key, changelog_prefix, config_key,
-    event_ids_key, index_key, parse_timer_key, reevaluation_cursor_key, timer_key, timers_prefix,
+    event_ids_key, index_key, parse_changelog_key, parse_timer_key, pruned_changelog_key,
+    reevaluation_cursor_key, timer_key, timers_prefix,
 };
 use crate::reader::{Scoring, ShardReader, SharedScoring, activity_of, current, install, load_customer};
 use crate::stored_customer::StoredCustomer;
@@ -161,6 +163,9 @@ impl<E: StorageEngine> ShardStateMachine<E> {
                         &self.shard.range.state_start(),
                     );
                     ApplyOutput::ConfigSet
+                }
+                ShardCommand::PruneChangelog { before_ms, max_entries } => {
+                    ApplyOutput::Pruned { entries: self.apply_prune(batch, before_ms, max_entries)? }
                 }
             }
         };
@@ -358,6 +363,43 @@ impl<E: StorageEngine> ShardStateMachine<E> {
             Some(error) => Err(error),
             None => Ok(true),
         }
+    }
+
+    /// Deletes the oldest changelog entries with `at_ms < before_ms`, in log order, stopping at
+    /// the first younger one or after `max_entries`, and records the newest deleted cursor.
+    fn apply_prune(&mut self, batch: &mut WriteBatch, before_ms: i64, max_entries: u32) -> Result<u32> {
+        let shard_id = self.shard.shard_id;
+        let prefix = changelog_prefix(shard_id);
+        let end = prefix_upper_bound(&prefix);
+        let mut pruned = 0u32;
+        let mut newest = None;
+        let mut failure = None;
+        self.engine.scan(ColumnFamily::Changelog, &prefix, end.as_deref(), |key, value| {
+            if pruned >= max_entries {
+                return Ok(ControlFlow::Break(()));
+            }
+            match v1::Transition::decode(value) {
+                Ok(transition) if transition.at_ms < before_ms => {
+                    batch.delete(ColumnFamily::Changelog, key);
+                    newest = parse_changelog_key(key);
+                    pruned += 1;
+                    Ok(ControlFlow::Continue(()))
+                }
+                Ok(_) => Ok(ControlFlow::Break(())),
+                Err(e) => {
+                    failure =
+                        Some(NodeError::Corrupt { what: "changelog transition", reason: e.to_string() });
+                    Ok(ControlFlow::Break(()))
+                }
+            }
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        if let Some((raft_index, seq)) = newest {
+            batch.put(ColumnFamily::Meta, &pruned_changelog_key(shard_id), &encode_cursor(raft_index, seq));
+        }
+        Ok(pruned)
     }
 
     /// Scores the customer at `as_of_ms`, moves its memberships (index entries and changelog

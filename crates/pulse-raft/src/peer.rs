@@ -407,6 +407,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
         S: StateMachine<Output = O>,
     {
         let shard_id = self.shard_id;
+        let mut applied_any = false;
         for entry in entries {
             let (index, term) = (entry.index, entry.term);
             if index <= self.applied_index {
@@ -456,12 +457,16 @@ impl<E: StorageEngine, O> Peer<E, O> {
             // A conf change staged the new conf state in the batch just written.
             self.raw_node.mut_store().on_persisted();
             self.applied_index = index;
+            applied_any = true;
             bump(&context.stats.entries_applied, 1);
 
             if let Some(proposal) = self.proposals.take_applied(index, term, context.stats) {
                 let result = output.ok_or(ProposeError::Dropped { shard_id, index, term });
                 proposal.complete(result, context.stats);
             }
+        }
+        if applied_any {
+            context.state_machine.applied_written(shard_id, self.applied_index);
         }
         self.reads.complete_applied(self.applied_index, context.stats);
         Ok(())

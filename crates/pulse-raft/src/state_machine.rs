@@ -64,6 +64,13 @@ pub trait StateMachine: Send + 'static {
         batch: &mut WriteBatch,
     ) -> Result<(), StateMachineError>;
 
+    /// Called after the batch of the entries up to `index` of `shard_id` was written, so
+    /// readers of the engine now see their effects: the place to wake whoever waits for new
+    /// state (a transition watch). Called once per round of applied entries; must not block.
+    fn applied_written(&mut self, shard_id: u64, index: u64) {
+        let _ = (shard_id, index);
+    }
+
     /// Replaces the state of `shard_id` with the snapshot taken at (`index`, `term`): adds the
     /// deletion of the old state, the snapshot's `data` and the apply index `index` to `batch`,
     /// which also holds the snapshot's raft metadata and is written with fsync.

@@ -60,6 +60,29 @@ async fn a_single_voter_leads_at_once_and_applies_proposals_in_order_exactly_onc
 }
 
 #[tokio::test]
+async fn applied_written_follows_the_write_of_each_round() {
+    let engine = MemoryEngine::new();
+    let state_machine = RecordingStateMachine::new(engine.clone());
+    let written = state_machine.written();
+    let handle =
+        RaftRuntime::start(NODE, test_config(), engine.clone(), state_machine, NullTransport).unwrap();
+    within("add shard", handle.add_shard(3, vec![NODE])).await.unwrap();
+    let mut last = 0;
+    for i in 0..5u8 {
+        last = within("propose", handle.propose(3, vec![i], far_deadline())).await.unwrap();
+    }
+    handle.shutdown().unwrap();
+    let calls = written.lock().unwrap().clone();
+    assert!(!calls.is_empty());
+    for (shard_id, index, readable) in &calls {
+        assert_eq!(*shard_id, 3);
+        assert_eq!(readable, index, "called after the batch of its entries was written");
+    }
+    assert!(calls.windows(2).all(|pair| pair[0].1 < pair[1].1), "once per round, in order: {calls:?}");
+    assert_eq!(calls.last().unwrap().1, last, "the last applied entry was signalled");
+}
+
+#[tokio::test]
 async fn proposals_to_many_shards_share_fsyncs() {
     let engine = MemoryEngine::new();
     let (handle, _) = start(test_config(), &engine);

@@ -7,16 +7,18 @@ use pulse_node::{ApplyOutput, ShardCommand};
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_server::ActivityService;
 use pulse_scoring::{Event, EventInput};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
+use super::collective::Collective;
 use super::segment_listing::Listing;
-use super::status::not_yet;
+use super::watch::Watch;
 use crate::clock::Clock;
+use crate::config::ServerConfig;
 use crate::error::{Result, ServerError};
 use crate::local_shards::LocalShards;
 use crate::metrics;
@@ -32,12 +34,30 @@ const STREAM_BUFFER: usize = 16;
 pub struct ActivityGateway {
     shards: LocalShards,
     clock: Clock,
+    collective: Collective,
+    /// Becomes `true` when the server shuts down: open watches end then.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl ActivityGateway {
-    /// A gateway over `shards`, with `clock` as "now".
+    /// A gateway over `shards`, with `clock` as "now" and the default transition retention.
     pub fn new(shards: LocalShards, clock: Clock) -> Self {
-        Self { shards, clock }
+        let collective =
+            Collective::new(shards.clone(), clock.clone(), ServerConfig::default().transition_retention_ms);
+        Self { shards, clock, collective, shutdown: watch::channel(false).1 }
+    }
+
+    /// The same gateway ending its open `WatchTransitions` streams (UNAVAILABLE) once
+    /// `shutdown` becomes `true`, so a graceful shutdown does not wait for watching clients.
+    pub fn with_shutdown(mut self, shutdown: watch::Receiver<bool>) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The same gateway with `transition_retention_ms` as the reach of migration windows.
+    pub fn with_transition_retention_ms(mut self, transition_retention_ms: i64) -> Self {
+        self.collective = Collective::new(self.shards.clone(), self.clock.clone(), transition_retention_ms);
+        self
     }
 
     /// Validates the whole batch (one bad event rejects it all, nothing applied), then submits
@@ -234,41 +254,50 @@ impl ActivityService for ActivityGateway {
         Ok(Response::new(ReceiverStream::new(members)))
     }
 
+    #[instrument(skip_all, fields(dimension = request.get_ref().dimension))]
     async fn get_segment_stats(
         &self,
-        _request: Request<v1::GetSegmentStatsRequest>,
+        request: Request<v1::GetSegmentStatsRequest>,
     ) -> Result<Response<v1::SegmentStats>, Status> {
-        Err(not_yet("GetSegmentStats"))
+        Ok(Response::new(self.collective.segment_stats(request.into_inner()).await?))
     }
 
+    #[instrument(skip_all, fields(dimension = request.get_ref().dimension))]
     async fn get_migration_matrix(
         &self,
-        _request: Request<v1::GetMigrationMatrixRequest>,
+        request: Request<v1::GetMigrationMatrixRequest>,
     ) -> Result<Response<v1::MigrationMatrix>, Status> {
-        Err(not_yet("GetMigrationMatrix"))
+        Ok(Response::new(self.collective.migration_matrix(request.into_inner()).await?))
     }
 
+    #[instrument(skip_all, fields(limit = request.get_ref().limit))]
     async fn top_customers(
         &self,
-        _request: Request<v1::TopCustomersRequest>,
+        request: Request<v1::TopCustomersRequest>,
     ) -> Result<Response<v1::TopCustomersResponse>, Status> {
-        Err(not_yet("TopCustomers"))
+        Ok(Response::new(self.collective.top_customers(request.into_inner()).await?))
     }
 
+    #[instrument(skip_all, fields(categories = request.get_ref().categories.len()))]
     async fn get_category_affinity(
         &self,
-        _request: Request<v1::GetCategoryAffinityRequest>,
+        request: Request<v1::GetCategoryAffinityRequest>,
     ) -> Result<Response<v1::CategoryAffinity>, Status> {
-        Err(not_yet("GetCategoryAffinity"))
+        Ok(Response::new(self.collective.category_affinity(request.into_inner()).await?))
     }
 
     type WatchTransitionsStream = ReceiverStream<Result<v1::Transition, Status>>;
 
+    #[instrument(skip_all)]
     async fn watch_transitions(
         &self,
-        _request: Request<v1::WatchTransitionsRequest>,
+        request: Request<v1::WatchTransitionsRequest>,
     ) -> Result<Response<Self::WatchTransitionsStream>, Status> {
-        Err(not_yet("WatchTransitions"))
+        self.shards.read_barriers(0..self.shards.len()).await.map_err(Status::from)?;
+        let watch = Watch::start(request.into_inner(), &self.shards).await?;
+        let (out, transitions) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(watch.stream(self.shards.clone(), self.shutdown.clone(), out));
+        Ok(Response::new(ReceiverStream::new(transitions)))
     }
 
     #[instrument(skip_all, fields(customer_id = %request.get_ref().customer_id))]

@@ -5,16 +5,19 @@
 //! `tonic::Status` in [`status`] and nowhere else.
 //!
 //! - [`ActivityGateway`]: `pulse.v1.ActivityService` (ingest, point reads, erasure, segment
-//!   listings; `segment_listing` merges the shards' member lists).
+//!   listings; `segment_listing` merges the shards' member lists; `collective` merges the
+//!   per-shard partials of stats, migration, top-K and affinity; `watch` streams transitions).
 //! - [`AdminGateway`]: `pulse.v1.AdminService` (scoring config, custom segment definitions,
 //!   lifetime fit, RFM edges, the manual clock).
-//! - [`ClusterGateway`]: `pulse.v1.ClusterService` (arrives with issue 3).
+//! - [`ClusterGateway`]: `pulse.v1.ClusterService` (UNIMPLEMENTED until the cluster of issue 5).
 
 mod activity;
 mod admin;
 mod cluster;
+mod collective;
 mod segment_listing;
 mod status;
+mod watch;
 
 pub use activity::ActivityGateway;
 pub use admin::AdminGateway;

@@ -9,6 +9,7 @@
 //! | manual-clock operation on a wall clock  | `FAILED_PRECONDITION`|                  |
 //! | stale config version, no purchases      | `FAILED_PRECONDITION`|                  |
 //! | clock moved backwards                   | `INVALID_ARGUMENT`   | `BadRequest`     |
+//! | beyond the transition retention         | `OUT_OF_RANGE`       | `BadRequest`     |
 //! | not leader, timeout, stopped, dropped   | `UNAVAILABLE`        |                  |
 //! | anything else                           | `INTERNAL`           |                  |
 
@@ -50,6 +51,11 @@ impl From<ServerError> for Status {
                     violations.into_iter().map(|v| FieldViolation::new(v.field, v.description)).collect();
                 bad_request(message, fields)
             }
+            ServerError::OutOfRange { field, description } => Status::with_error_details(
+                Code::OutOfRange,
+                message,
+                ErrorDetails::with_bad_request(vec![FieldViolation::new(field, description)]),
+            ),
             ServerError::ClockBackwards { .. } => {
                 bad_request(message.clone(), vec![FieldViolation::new("now_ms", message)])
             }

@@ -24,11 +24,18 @@ pub struct RecordingStateMachine<E> {
     engine: E,
     applies: Arc<Mutex<Vec<ApplyRecord>>>,
     fail_from_index: Option<u64>,
+    /// `applied_written` calls: `(shard_id, index, apply index readable in the engine then)`.
+    written: Arc<Mutex<Vec<(u64, u64, u64)>>>,
 }
 
 impl<E: StorageEngine> RecordingStateMachine<E> {
     pub fn new(engine: E) -> Self {
-        RecordingStateMachine { engine, applies: Arc::default(), fail_from_index: None }
+        RecordingStateMachine {
+            engine,
+            applies: Arc::default(),
+            fail_from_index: None,
+            written: Arc::default(),
+        }
     }
 
     pub fn failing_from(engine: E, index: u64) -> Self {
@@ -38,6 +45,12 @@ impl<E: StorageEngine> RecordingStateMachine<E> {
     /// The apply calls of this instance's life, shared with the test.
     pub fn applies(&self) -> Arc<Mutex<Vec<ApplyRecord>>> {
         self.applies.clone()
+    }
+
+    /// The `applied_written` calls of this instance's life: `(shard_id, index, apply index
+    /// readable in the engine at the call)`.
+    pub fn written(&self) -> Arc<Mutex<Vec<(u64, u64, u64)>>> {
+        self.written.clone()
     }
 
     fn check_next(&mut self, shard_id: u64, index: u64) -> Result<(), StateMachineError> {
@@ -92,6 +105,11 @@ impl<E: StorageEngine> StateMachine for RecordingStateMachine<E> {
         self.check_next(shard_id, index)?;
         self.record(shard_id, index, &[], batch);
         Ok(())
+    }
+
+    fn applied_written(&mut self, shard_id: u64, index: u64) {
+        let readable = self.applied_index(shard_id).unwrap_or(0);
+        self.written.lock().unwrap().push((shard_id, index, readable));
     }
 }
 
