@@ -226,3 +226,105 @@ async fn a_token_older_than_the_retention_is_out_of_range() {
     assert_eq!(status.get_error_details().bad_request().unwrap().field_violations[0].field, "resume_token");
     server.stop().await;
 }
+
+/// A custom segment with hysteresis (enter at index ≥ 40, leave below 20) seen on a watch: one
+/// enter transition caused by the event that lifted the index, no exit while the index decays
+/// through the band in between, one exit caused by time once it falls below 20; a watch
+/// resumed from the enter transition's token delivers exactly the exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_segment_with_hysteresis_enters_and_exits_once_on_a_watch() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data_dir.path()).await;
+    let channel = server.channel().await;
+    let mut client = ActivityServiceClient::new(channel.clone());
+    let mut admin = AdminServiceClient::new(channel);
+    let definition = v1::SegmentDefinition {
+        id: "engaged".into(),
+        name: "Engaged".into(),
+        enter: "activity_index >= 40.0".into(),
+        exit: "activity_index < 20.0".into(),
+    };
+    bounded(admin.put_segment_definition(v1::PutSegmentDefinitionRequest { definition: Some(definition) }))
+        .await
+        .unwrap();
+    let mut stream =
+        watch(&mut client, vec![v1::Dimension::Custom], vec!["engaged".into()], vec![]).await.unwrap();
+
+    // Five purchases within the last hour lift the index well above 40.
+    let events = (0..5)
+        .map(|i| v1::Event {
+            customer_id: "hilda".into(),
+            event_id: format!("p{i}"),
+            timestamp_ms: START_MS - 3_600_000 + i * 60_000,
+            kind: v1::EventKind::Purchase as i32,
+            amount: 50.0,
+            ..v1::Event::default()
+        })
+        .collect();
+    bounded(client.ingest(v1::IngestRequest { events })).await.unwrap();
+    let enter = take(&mut stream, 1).await.remove(0);
+    assert_eq!(
+        (enter.customer_id.as_str(), enter.from.as_str(), enter.to.as_str()),
+        ("hilda", "", "engaged")
+    );
+    assert!(enter.cause.starts_with('p'), "caused by an event: {}", enter.cause);
+    let enter_token = enter.resume_token.clone();
+
+    // Day by day the index decays; hilda stays a member through [20, 40) and leaves below 20.
+    let mut in_band_days = 0;
+    let mut exit_day = None;
+    for day in 1..=80 {
+        let now_ms = START_MS + day * DAY_MS;
+        bounded(admin.advance_clock(v1::AdvanceClockRequest { now_ms })).await.unwrap();
+        let request = v1::GetActivityRequest { customer_id: "hilda".into(), ..Default::default() };
+        let activity = bounded(client.get_activity(request)).await.unwrap().into_inner();
+        let member = activity.custom_segments.contains(&"engaged".to_owned());
+        let index = activity.activity_index;
+        if index >= 20.0 {
+            assert!(member, "day {day}: index {index:.1} >= 20 keeps the member");
+            if index < 40.0 {
+                in_band_days += 1;
+            }
+        } else {
+            assert!(!member, "day {day}: index {index:.1} < 20 is out");
+            exit_day = Some(day);
+            break;
+        }
+    }
+    assert!(in_band_days > 0, "the index passed through the hysteresis band");
+    let exit_day = exit_day.expect("the index fell below 20 within 80 days");
+
+    let exit = take(&mut stream, 1).await.remove(0);
+    assert_eq!((exit.customer_id.as_str(), exit.from.as_str(), exit.to.as_str()), ("hilda", "engaged", ""));
+    assert_eq!(exit.cause, "TIME");
+    assert!(
+        exit.at_ms > START_MS + (exit_day - 1) * DAY_MS && exit.at_ms <= START_MS + exit_day * DAY_MS,
+        "left between the last two clock steps"
+    );
+
+    // Resuming from the enter transition gives exactly the exit, then the next new transition
+    // (ivan entering), not a repeat.
+    drop(stream);
+    let mut resumed = watch(&mut client, vec![v1::Dimension::Custom], vec![], enter_token).await.unwrap();
+    let now_ms = START_MS + exit_day * DAY_MS;
+    let events = (0..5)
+        .map(|i| v1::Event {
+            customer_id: "ivan".into(),
+            event_id: format!("i{i}"),
+            timestamp_ms: now_ms - 3_600_000 + i * 60_000,
+            kind: v1::EventKind::Purchase as i32,
+            amount: 50.0,
+            ..v1::Event::default()
+        })
+        .collect();
+    bounded(client.ingest(v1::IngestRequest { events })).await.unwrap();
+    let next = take(&mut resumed, 2).await;
+    assert_eq!(key(&next[0]), key(&exit), "the exit, once, right after the enter");
+    assert_eq!(
+        (next[1].customer_id.as_str(), next[1].to.as_str()),
+        ("ivan", "engaged"),
+        "then only new ones"
+    );
+    drop(resumed);
+    server.stop().await;
+}
