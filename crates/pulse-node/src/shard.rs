@@ -219,10 +219,15 @@ impl<E: StorageEngine> ShardStateMachine<E> {
                 Some(raw) => RecentEventIds::decode(&raw)?,
                 None => RecentEventIds::default(),
             };
+            let fresh = ids.insert_all(
+                positions.iter().map(|&p| events[p].event_id.as_str()),
+                arrival_ms,
+                self.current.config.dedup_window_ms,
+            );
             let mut cause = None;
-            for position in positions {
-                let event = &events[position];
-                if ids.insert(&event.event_id, arrival_ms, self.current.config.dedup_window_ms) {
+            for (position, fresh) in positions.into_iter().zip(fresh) {
+                if fresh {
+                    let event = &events[position];
                     stored.state.apply(event, &self.current.config);
                     applied[position] = true;
                     cause = Some(event.event_id.clone());

@@ -16,6 +16,48 @@ pub struct RecentEventIds {
 }
 
 impl RecentEventIds {
+    /// Records the ids of one batch of a customer's events, all arriving at `arrival_ms`:
+    /// expires the window once, then answers per id, in order, whether it is new (`false` for a
+    /// duplicate of an id in the window or earlier in `event_ids`), and merges the new ids in one
+    /// pass — O(n + k log k) for `n` ids in the window and `k` in the batch, where `k` calls of
+    /// [`Self::insert`] cost O(k·n) (a hot customer's window can hold many thousands).
+    pub fn insert_all<'a>(
+        &mut self,
+        event_ids: impl IntoIterator<Item = &'a str>,
+        arrival_ms: i64,
+        window_ms: i64,
+    ) -> Vec<bool> {
+        self.expire(arrival_ms, window_ms);
+        let mut fresh: Vec<u64> = Vec::new();
+        let answers = event_ids
+            .into_iter()
+            .map(|event_id| {
+                let hash = xxh3_64(event_id.as_bytes());
+                let known =
+                    self.entries.binary_search_by_key(&hash, |e| e.0).is_ok() || fresh.contains(&hash);
+                if !known {
+                    fresh.push(hash);
+                }
+                !known
+            })
+            .collect();
+        if !fresh.is_empty() {
+            fresh.sort_unstable();
+            let old = std::mem::take(&mut self.entries);
+            let mut merged = Vec::with_capacity(old.len() + fresh.len());
+            let mut fresh = fresh.into_iter().map(|hash| (hash, arrival_ms)).peekable();
+            for entry in old {
+                while let Some(next) = fresh.next_if(|next| next.0 < entry.0) {
+                    merged.push(next);
+                }
+                merged.push(entry);
+            }
+            merged.extend(fresh);
+            self.entries = merged;
+        }
+        answers
+    }
+
     /// Records `event_id` arriving at `arrival_ms`; returns `false` if it is a duplicate of an id
     /// that arrived within `window_ms` before. Expired entries are dropped on the way.
     pub fn insert(&mut self, event_id: &str, arrival_ms: i64, window_ms: i64) -> bool {
@@ -94,6 +136,28 @@ mod tests {
         assert!(ids.insert("e2", DAY, DAY));
         assert!(ids.insert("e1", DAY + 1, DAY), "window passed");
         assert_eq!(RecentEventIds::decode(&ids.encode()).unwrap(), ids);
+    }
+
+    #[test]
+    fn a_batch_insert_answers_like_single_inserts() {
+        let mut one_by_one = RecentEventIds::default();
+        let mut batched = RecentEventIds::default();
+        let first: Vec<String> = (0..50).map(|i| format!("e{i}")).collect();
+        for id in &first {
+            one_by_one.insert(id, 10, DAY);
+        }
+        batched.insert_all(first.iter().map(String::as_str), 10, DAY);
+        assert_eq!(batched, one_by_one);
+
+        let second = ["e3", "x1", "x2", "x1", "e49", "x3"];
+        let expected: Vec<bool> = second.iter().map(|id| one_by_one.insert(id, 20, DAY)).collect();
+        assert_eq!(expected, [false, true, true, false, false, true]);
+        assert_eq!(batched.insert_all(second, 20, DAY), expected);
+        assert_eq!(batched, one_by_one, "same window, still sorted");
+        assert_eq!(RecentEventIds::decode(&batched.encode()).unwrap(), batched);
+
+        assert_eq!(batched.insert_all(["e3"], DAY + 11, DAY), [true], "expired first");
+        assert_eq!(batched.len(), 4, "only the ids of arrival 20 and the new one remain");
     }
 
     #[test]
