@@ -91,7 +91,8 @@ wait_for etcd env ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINTS" endpoint health
 log "etcdctl check perf --load=$ETCD_LOAD (about a minute)"
 ETCD_OUT=$(ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINTS" check perf --load="$ETCD_LOAD" 2>&1 || true)
 echo "$ETCD_OUT" >"$WORK/etcd-perf.txt"
-ETCD_WPS=$(sed -n 's/.*Throughput is \([0-9.]*\) writes\/s.*/\1/p' <<<"$ETCD_OUT" | head -1)
+# "PASS: Throughput is 151 writes/s" or "FAIL: Throughput too low: 2304 writes/s": the measured rate.
+ETCD_WPS=$(sed -n 's/.*Throughput[^0-9]*\([0-9.]*\) writes\/s.*/\1/p' <<<"$ETCD_OUT" | head -1)
 ETCD_SLOWEST=$(sed -n 's/.*Slowest request took \([0-9.]*\)s.*/\1/p' <<<"$ETCD_OUT" | head -1)
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -186,4 +187,6 @@ print(text)
 with open(out, "w") as f:
     f.write(text)
 EOF
-log "written to $OUT"
+mkdir -p bench/compare/raw
+cp "$WORK"/*.txt "$WORK"/*.json bench/compare/raw/ 2>/dev/null || true
+log "written to $OUT (raw outputs in bench/compare/raw/)"

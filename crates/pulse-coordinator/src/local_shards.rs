@@ -33,6 +33,9 @@ pub struct LocalShards {
     propose_timeout: Duration,
     /// Changes whenever applied entries were written (see [`Self::with_applied_changes`]).
     applied: watch::Receiver<u64>,
+    /// Every shard has this node as its only voter and has applied everything committed
+    /// before it started serving: reads need no ReadIndex (see [`Self::into_single_voter`]).
+    single_voter: bool,
 }
 
 impl std::fmt::Debug for LocalShards {
@@ -62,7 +65,22 @@ impl LocalShards {
             .collect();
         // Until `with_applied_changes`: a signal that never fires (its sender is gone).
         let applied = watch::channel(0).1;
-        Self { runtime, shards: Arc::new(shards), propose_timeout, applied }
+        Self { runtime, shards: Arc::new(shards), propose_timeout, applied, single_voter: false }
+    }
+
+    /// For a node whose shards all have this node as their only voter (standalone): waits
+    /// until every shard has applied everything committed so far (the entries of a previous
+    /// run replayed from the raft log), then serves reads without a ReadIndex round through the
+    /// raft loop.
+    ///
+    /// That is still linearizable: with one voter no other leader can exist, and a write is
+    /// acknowledged only after its entry is applied and written, so any write acknowledged
+    /// before a read starts is visible to it; the only writes applied before ack but not before
+    /// a read are the previous run's, which this barrier covers.
+    pub async fn into_single_voter(mut self) -> Result<Self> {
+        self.read_barriers(0..self.shards.len()).await?;
+        self.single_voter = true;
+        Ok(self)
     }
 
     /// Uses `applied` as the signal of written entries: its sender (the node state machine's
@@ -135,7 +153,8 @@ impl LocalShards {
     }
 
     /// Waits until the replica at `position` has applied everything committed before now
-    /// (raft ReadIndex), so reads after it are linearizable.
+    /// (raft ReadIndex), so reads after it are linearizable; immediate on a single-voter node
+    /// (see [`Self::into_single_voter`]).
     pub async fn read_barrier(&self, position: usize) -> Result<()> {
         self.read_barriers([position]).await
     }
@@ -143,6 +162,9 @@ impl LocalShards {
     /// [`Self::read_barrier`] for several shards at once: every ReadIndex request is queued
     /// before any is awaited, so they share raft loop rounds instead of taking one each.
     pub async fn read_barriers(&self, positions: impl IntoIterator<Item = usize>) -> Result<()> {
+        if self.single_voter {
+            return Ok(());
+        }
         let deadline = Instant::now() + self.propose_timeout;
         let reads: Vec<_> = positions
             .into_iter()

@@ -98,7 +98,10 @@ impl Standalone {
             clock.clone(),
             Duration::from_millis(config.propose_timeout_ms),
         )
-        .with_applied_changes(applied_changes);
+        .with_applied_changes(applied_changes)
+        // Every shard has one voter: after catching up, reads need no ReadIndex.
+        .into_single_voter()
+        .await?;
         let admin = ScoringAdmin::new(shards.clone(), clock.clone());
         admin.reconcile().await?;
         let tick_loop = tokio::spawn(tick_loop(
