@@ -23,12 +23,15 @@
 //! - [`ShardLayout`]: the shards a node hosts, persisted at its first start.
 //! - `stored_customer`: the value of a customer's state key.
 //! - [`ShardStateMachine`]: apply an entry; the read side (activity at any `as_of`).
-//! - [`NodeStateMachine`]: the node's shards behind pulse-raft's `StateMachine`.
+//! - [`NodeStateMachine`]: the node's shards behind pulse-raft's `StateMachine`; [`ShardOpener`]
+//!   adds shards once it runs inside the raft runtime (cluster nodes).
 //! - [`ShardReader`]: a concurrent read view of a shard for the gateway (the raft loop owns the
 //!   state machines; readers share their engine and the scoring config in force).
 //! - `model_inputs`: per-shard inputs of the model fits (purchase histories, RFM sketches).
 //! - `aggregate`: per-shard partials of the collective queries ([`SegmentStatsPartial`],
 //!   [`MigrationCounts`], [`TopK`], [`AffinityPartial`]) as `ShardReader` methods.
+//! - `transport`: the raft transport between nodes over gRPC — [`GrpcTransport`] (sending, one
+//!   stream per peer) and [`RaftTransportService`] (receiving), with [`GrpcTransportConfig`].
 //! - [`NodeError`]: what can fail.
 
 mod aggregate;
@@ -41,13 +44,18 @@ mod node_state_machine;
 mod reader;
 mod shard;
 mod stored_customer;
+mod transport;
 
 pub use aggregate::{AffinityPartial, MigrationCounts, Ranked, SegmentStatsPartial, SegmentTally, TopK};
 pub use command::{ApplyOutput, ShardCommand};
 pub use error::{NodeError, Result};
 pub use keys::{ShardRange, changelog_prefix, index_segment_prefix};
 pub use layout::ShardLayout;
-pub use node_state_machine::{AppliedListener, NodeStateMachine};
+pub use node_state_machine::{AppliedListener, NodeStateMachine, ShardOpener};
 pub use reader::{Scoring, ShardReader};
 pub use shard::{ChangelogEntry, ShardConfig, ShardStateMachine};
 pub use stored_customer::StoredCustomer;
+pub use transport::{
+    GrpcTransport, GrpcTransportConfig, MAX_DECODING_MESSAGE_BYTES, RaftTransportService, TransportError,
+    TransportResult,
+};

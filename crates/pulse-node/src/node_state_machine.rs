@@ -2,6 +2,7 @@
 //! `StateMachine` trait.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use pulse_raft::{CommittedEntry, StateMachine, StateMachineError};
 use pulse_storage::{StorageEngine, WriteBatch};
@@ -18,6 +19,42 @@ pub struct NodeStateMachine<E> {
     shards: BTreeMap<u64, ShardStateMachine<E>>,
     /// Told `(shard_id, index)` after applied entries are written (see [`Self::on_applied`]).
     applied_listener: Option<AppliedListener>,
+    /// Shards opened by a [`ShardOpener`] after the machine moved into the raft runtime.
+    opened: Arc<Mutex<Vec<ShardStateMachine<E>>>>,
+}
+
+/// Opens shard state machines for a [`NodeStateMachine`] that already runs inside the raft
+/// runtime (a cluster node receiving a new replica): the machine adopts them the first time
+/// the runtime asks about the shard, which `RuntimeHandle::add_shard` does.
+pub struct ShardOpener<E> {
+    engine: E,
+    opened: Arc<Mutex<Vec<ShardStateMachine<E>>>>,
+}
+
+impl<E> Clone for ShardOpener<E>
+where
+    E: Clone,
+{
+    fn clone(&self) -> Self {
+        Self { engine: self.engine.clone(), opened: self.opened.clone() }
+    }
+}
+
+impl<E> std::fmt::Debug for ShardOpener<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardOpener").finish_non_exhaustive()
+    }
+}
+
+impl<E: StorageEngine> ShardOpener<E> {
+    /// Opens the state machine of `shard` from the engine and hands it to the node state
+    /// machine; returns its read view. Call before `RuntimeHandle::add_shard` of the shard.
+    pub fn open(&self, shard: ShardConfig) -> Result<ShardReader<E>> {
+        let machine = ShardStateMachine::open(self.engine.clone(), shard)?;
+        let reader = machine.reader();
+        self.opened.lock().unwrap_or_else(PoisonError::into_inner).push(machine);
+        Ok(reader)
+    }
 }
 
 /// What [`NodeStateMachine::on_applied`] calls: `(shard_id, last applied index)`.
@@ -26,7 +63,12 @@ pub type AppliedListener = Box<dyn Fn(u64, u64) + Send>;
 impl<E: StorageEngine> NodeStateMachine<E> {
     /// A node without shards over `engine` (the same engine the raft runtime writes to).
     pub fn new(engine: E) -> Self {
-        Self { engine, shards: BTreeMap::new(), applied_listener: None }
+        Self { engine, shards: BTreeMap::new(), applied_listener: None, opened: Arc::default() }
+    }
+
+    /// A handle that adds shards after this machine moved into the raft runtime.
+    pub fn opener(&self) -> ShardOpener<E> {
+        ShardOpener { engine: self.engine.clone(), opened: self.opened.clone() }
     }
 
     /// Calls `listener` with `(shard_id, index)` whenever entries of a shard up to `index` were
@@ -55,7 +97,18 @@ impl<E: StorageEngine> NodeStateMachine<E> {
     }
 
     fn shard_mut(&mut self, shard_id: u64) -> Result<&mut ShardStateMachine<E>> {
+        if !self.shards.contains_key(&shard_id) {
+            self.adopt_opened();
+        }
         self.shards.get_mut(&shard_id).ok_or(NodeError::UnknownShard { shard_id })
+    }
+
+    /// Takes over the shards a [`ShardOpener`] opened meanwhile.
+    fn adopt_opened(&mut self) {
+        let opened = std::mem::take(&mut *self.opened.lock().unwrap_or_else(PoisonError::into_inner));
+        for machine in opened {
+            self.shards.insert(machine.shard().shard_id, machine);
+        }
     }
 }
 

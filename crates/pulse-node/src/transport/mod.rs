@@ -1,0 +1,45 @@
+//! The raft transport between nodes over gRPC (`pulse.internal.v1.RaftTransport`).
+//!
+//! ```text
+//!  node A                                                      node B
+//!  Ready loop thread                                           tonic server
+//!   │ Transport::send(Vec<ShardMessage>)  (never blocks)        │
+//!   ▼                                                           │
+//!  GrpcTransport ── by message.to ──▶ queue of peer B (bounded; full → drop + count)
+//!                                      │ PeerSender task: lazy connect, backoff, re-address
+//!                                      ▼
+//!                        one long-lived `Send` stream ── RaftMessageBatch ──▶ RaftTransportService
+//!                        (batches ≤ max_batch_messages / max_batch_bytes)      │ to_node_id == B?
+//!                                                                              │ decode envelopes
+//!                                                                              ▼
+//!                                                                 RuntimeHandle::step (one call per batch)
+//! ```
+//!
+//! Delivery is best effort and ordered per destination node, which is all raft asks: anything
+//! lost (full queue, unknown address, broken connection, wrong receiver) is retransmitted by
+//! raft. Snapshots (`MsgSnapshot`) will go through `SendSnapshot`; until then they are dropped
+//! with a warning and the receiver answers `UNIMPLEMENTED`.
+//!
+//! ## Layout
+//! - [`GrpcTransport`] (`grpc_transport`): the address book, the per-peer queues, drop counters.
+//! - `peer_sender`: the task per peer node that owns its queue and stream.
+//! - [`RaftTransportService`] (`service`): the receiving side.
+//! - `envelope`: `ShardMessage` ↔ `RaftEnvelope`, the only place raft messages are encoded.
+//! - [`GrpcTransportConfig`] (`config`), [`TransportError`] (`error`).
+
+mod config;
+mod envelope;
+mod error;
+mod grpc_transport;
+mod peer_sender;
+mod service;
+
+pub use config::GrpcTransportConfig;
+pub use error::{TransportError, TransportResult};
+pub use grpc_transport::GrpcTransport;
+pub use service::RaftTransportService;
+
+/// Largest `RaftMessageBatch` a [`RaftTransportService`] accepts, in bytes (tonic's default is
+/// 4 MiB). A batch holds at most `max_batch_bytes` of messages plus one message, and a raft
+/// append is bounded by `max_size_per_msg_bytes` (≈ 1 MiB) unless a single entry is larger.
+pub const MAX_DECODING_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
