@@ -19,7 +19,7 @@ PULSED_FLAGS ?=
 # The release binaries (built together, so they share one build of the dependencies).
 RELEASE_BIN := $${CARGO_TARGET_DIR:-target}/release
 
-.PHONY: all deps build test lint fmt bench run run-sample ingest-sample score-sample load compare clean
+.PHONY: all deps build test lint fmt bench run run-sample ingest-sample score-sample load compare cluster cluster-down clean
 
 # Installs the Debian packages of $(1) that are missing (apt-get; root or sudo).
 define apt_install
@@ -102,6 +102,17 @@ load: deps
 compare: deps
 	$(call apt_install,$(COMPARE_PACKAGES))
 	DURATION=$(DURATION) WARMUP=$(WARMUP) CONCURRENCY=$(CONCURRENCY) bench/compare/run.sh
+
+## cluster: start a local cluster in the background (one coordinator, NODES storage nodes on
+##   loopback, data and logs in ./data/cluster), wait until it serves, print its gateways
+NODES ?= 3
+cluster: deps
+	$(CARGO) build --release -p pulsed -p pulsectl
+	deploy/local-cluster.sh up $(NODES)
+
+## cluster-down: stop the cluster of `make cluster`
+cluster-down:
+	deploy/local-cluster.sh down
 
 clean:
 	$(CARGO) clean

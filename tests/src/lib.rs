@@ -3,7 +3,11 @@
 //! - [`TestServer`]: a standalone server started in-process on `127.0.0.1:0` over a directory,
 //!   stopped through its shutdown future.
 //! - [`bounded`]: every wait of a test is bounded by [`WAIT`].
+//! - [`process`]: real `pulsed` child processes (standalone, coordinator, node) for crash and
+//!   cluster tests.
 //! - Time constants of the manual clock the tests run on.
+
+pub mod process;
 
 use std::future::Future;
 use std::net::SocketAddr;

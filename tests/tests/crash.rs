@@ -19,22 +19,16 @@
 //! The server process is killed in `Drop` too, so a failing test leaves nothing behind.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_tests::bounded;
+use pulse_tests::process::{PulsedProcess, free_address};
 use tokio::sync::Notify;
 use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 /// Concurrent ingesting clients.
 const CLIENTS: usize = 4;
@@ -46,102 +40,8 @@ const BATCH_EVENTS: usize = 40;
 const MAX_BATCHES_PER_CLIENT: usize = 10_000;
 /// Acknowledged batches (over every client) before the server is killed.
 const ACKED_BEFORE_KILL: usize = 60;
-/// How long the server may take to report SERVING.
-const STARTUP: Duration = Duration::from_secs(60);
 /// Deadline of one Ingest request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// A `pulsed standalone` child process, SIGKILLed when dropped.
-struct Pulsed {
-    child: Child,
-    address: String,
-    log: PathBuf,
-}
-
-impl Pulsed {
-    /// Starts `pulsed standalone` over `data_dir` on a free port of 127.0.0.1.
-    fn start(binary: &Path, data_dir: &Path, log: PathBuf) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let address = format!("127.0.0.1:{port}");
-        let log_file = File::create(&log).unwrap();
-        let child = Command::new(binary)
-            .args(["standalone", "--clock", "wall", "--listen", &address, "--data-dir"])
-            .arg(data_dir)
-            .env("PULSE_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        Self { child, address, log }
-    }
-
-    /// Polls the health service until SERVING, failing if the process exits or [`STARTUP`]
-    /// passes.
-    async fn wait_serving(&mut self) -> Channel {
-        let started = Instant::now();
-        for _attempt in 0..1200 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "pulsed exited with {status}: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            assert!(started.elapsed() < STARTUP, "pulsed not serving after {STARTUP:?}");
-            let endpoint = Endpoint::from_shared(format!("http://{}", self.address)).unwrap();
-            if let Ok(Ok(channel)) = tokio::time::timeout(Duration::from_secs(1), endpoint.connect()).await {
-                let request = HealthCheckRequest { service: String::new() };
-                let answer = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    HealthClient::new(channel.clone()).check(request),
-                )
-                .await;
-                if let Ok(Ok(response)) = answer
-                    && response.into_inner().status == ServingStatus::Serving as i32
-                {
-                    return channel;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("pulsed not serving after 1200 attempts");
-    }
-
-    /// SIGKILL, then reap the process.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Pulsed {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// The `pulsed` binary of this workspace, built if needed.
-fn pulsed_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("PULSED_BIN") {
-        return PathBuf::from(path);
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(workspace)
-        .args(["build", "--quiet", "-p", "pulsed", "--bin", "pulsed", "--message-format=json"])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running cargo build -p pulsed");
-    assert!(output.status.success(), "cargo build -p pulsed failed");
-    // The compiler-artifact message of the binary names its path.
-    let text = String::from_utf8(output.stdout).unwrap();
-    text.lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["target"]["name"] == "pulsed")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo build -p pulsed named no executable")
-}
 
 /// One IngestRequest a client sent, and whether the server acknowledged it.
 struct Sent {
@@ -215,10 +115,16 @@ async fn server_totals(channel: &Channel) -> BTreeMap<String, (u64, f64)> {
 async fn acknowledged_events_survive_sigkill_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let binary = pulsed_binary();
+    let standalone = |address: &str| -> Vec<String> {
+        let data_dir = data_dir.to_str().unwrap();
+        ["standalone", "--clock", "wall", "--listen", address, "--data-dir", data_dir]
+            .map(String::from)
+            .to_vec()
+    };
 
     // 1-2. Start and wait until serving.
-    let mut server = Pulsed::start(&binary, &data_dir, dir.path().join("pulsed-1.log"));
+    let address = free_address();
+    let mut server = PulsedProcess::start(&address, standalone(&address), dir.path().join("pulsed-1.log"));
     server.wait_serving().await;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
     let base_ms = now_ms - 3_600_000;
@@ -258,7 +164,8 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
     eprintln!("killed pulsed with {acked_batches} batches acknowledged, {unacked_batches} in flight");
 
     // 5. Restart on the same directory: acknowledged <= applied <= acknowledged + in flight.
-    let mut server = Pulsed::start(&binary, &data_dir, dir.path().join("pulsed-2.log"));
+    let address = free_address();
+    let mut server = PulsedProcess::start(&address, standalone(&address), dir.path().join("pulsed-2.log"));
     let channel = server.wait_serving().await;
     let acked = totals(batches.iter().filter(|b| b.acknowledged).flat_map(|b| b.request.events.iter()));
     let everything = totals(batches.iter().flat_map(|b| b.request.events.iter()));

@@ -45,6 +45,23 @@ pub struct ServerConfig {
     /// (installed as a new scoring config version when any customer has a purchase), ms;
     /// `AdminService.RefreshRfmEdges` refreshes at once.
     pub rfm_refresh_interval_ms: u64,
+    /// Cluster roles: the address other processes reach this one at, `HOST:PORT` (empty = the
+    /// listen address).
+    pub advertise: String,
+    /// `pulsed coordinator`: the addresses of every coordinator, this one included (empty = a
+    /// single coordinator).
+    pub peers: Vec<String>,
+    /// `pulsed node`: coordinator addresses to register with.
+    pub join: Vec<String>,
+    /// Replicas per shard in a cluster; the coordinator creates the shards once this many
+    /// nodes are up.
+    pub replication_factor: u64,
+    /// Interval between two heartbeats of a storage node to the coordinator, ms.
+    pub heartbeat_interval_ms: u64,
+    /// A node silent for this long is reported DOWN, ms.
+    pub node_down_after_ms: u64,
+    /// Deadline of a request the gateway forwards to another process, retries included, ms.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +77,13 @@ impl Default for ServerConfig {
             propose_timeout_ms: 10_000,
             transition_retention_ms: 30 * 86_400_000,
             rfm_refresh_interval_ms: 600_000,
+            advertise: String::new(),
+            peers: Vec::new(),
+            join: Vec::new(),
+            replication_factor: 3,
+            heartbeat_interval_ms: 1_000,
+            node_down_after_ms: 30_000,
+            request_timeout_ms: 10_000,
         }
     }
 }
@@ -97,7 +121,30 @@ impl ServerConfig {
         if self.manual_clock_start_ms < 0 {
             return invalid("manual_clock_start_ms", "must not be negative");
         }
+        if !(1..=7).contains(&self.replication_factor) {
+            return invalid("replication_factor", "must be within 1..=7");
+        }
+        if self.heartbeat_interval_ms == 0 {
+            return invalid("heartbeat_interval_ms", "must be positive");
+        }
+        if self.node_down_after_ms <= self.heartbeat_interval_ms {
+            return invalid("node_down_after_ms", "must be longer than heartbeat_interval_ms");
+        }
+        if self.request_timeout_ms == 0 {
+            return invalid("request_timeout_ms", "must be positive");
+        }
+        if self.peers.len() > 7 || self.peers.iter().any(String::is_empty) {
+            return invalid("peers", "must list at most 7 non-empty HOST:PORT addresses");
+        }
+        if self.join.iter().any(String::is_empty) {
+            return invalid("join", "must list non-empty HOST:PORT addresses");
+        }
         Ok(())
+    }
+
+    /// The address other processes reach this one at: `advertise`, else `listen`.
+    pub fn advertised_address(&self) -> &str {
+        if self.advertise.is_empty() { &self.listen } else { &self.advertise }
     }
 }
 

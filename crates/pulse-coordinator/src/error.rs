@@ -110,6 +110,12 @@ pub enum ServerError {
     /// A background task panicked or was cancelled.
     #[error("task failed: {0}")]
     Task(String),
+    /// Talking to the coordinators failed, or what they keep is unusable.
+    #[error("coordinator: {0}")]
+    Coordinator(String),
+    /// The coordinator group's state machine failed to open.
+    #[error("metadata: {0}")]
+    Metadata(String),
 }
 
 fn join(violations: &[FieldViolation]) -> String {

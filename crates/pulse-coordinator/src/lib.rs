@@ -1,8 +1,8 @@
 //! # pulse-coordinator — metadata, placement and the gateway
 //!
-//! Today this crate holds the gateway (the public gRPC API served by every `pulsed` process)
-//! and the standalone server (one node hosting every shard, replication factor 1). Cluster
-//! metadata and placement arrive with issue 5.
+//! The gateway (the public gRPC API served by every `pulsed` process), the standalone server
+//! (one node hosting every shard, replication factor 1) and the cluster roles: coordinators
+//! (metadata raft group, node registry, placement), storage nodes, and the routing gateway.
 //!
 //! ```text
 //!  gRPC ──► gateway::ActivityGateway ──validate──► ShardBatcher (one per shard) ──► raft propose
@@ -19,10 +19,13 @@
 //!   segments, lifetime fit, RFM edges), one at a time, installed on every shard.
 //! - `gateway/`: the gRPC services; errors become statuses in `gateway/status.rs` only.
 //! - [`Standalone`]: opens storage, starts raft, serves, shuts down gracefully.
+//! - `cluster/`: [`run_coordinator`], [`run_node`] and their parts (metadata state machine,
+//!   registry, storage node, router, routing gateway, cluster service).
 //! - [`describe_metrics`]: the metrics the server records (Prometheus names).
 //! - [`ServerError`]: what can fail.
 
 mod clock;
+pub mod cluster;
 mod config;
 mod error;
 mod gateway;
@@ -32,6 +35,7 @@ mod scoring_admin;
 mod standalone;
 
 pub use clock::Clock;
+pub use cluster::{run_coordinator, run_node};
 pub use config::{ClockKind, ServerConfig};
 pub use error::{Result, ServerError};
 pub use gateway::{ActivityGateway, AdminGateway, ClusterGateway};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use pulse_ingest::{BatchConfig, Proposer, ShardBatcher};
 use pulse_node::{ApplyOutput, ShardCommand, ShardConfig, ShardReader};
-use pulse_raft::RuntimeHandle;
+use pulse_raft::{ProposeError, RuntimeHandle};
 use pulse_scoring::Event;
 use pulse_storage::{RocksEngine, customer_hash};
 use tokio::sync::watch;
@@ -30,6 +30,7 @@ struct LocalShard {
 pub struct LocalShards {
     runtime: RuntimeHandle<ApplyOutput>,
     shards: Arc<Vec<LocalShard>>,
+    proposer: Arc<dyn Proposer>,
     propose_timeout: Duration,
     /// Changes whenever applied entries were written (see [`Self::with_applied_changes`]).
     applied: watch::Receiver<u64>,
@@ -55,17 +56,35 @@ impl LocalShards {
     ) -> Self {
         let proposer: Arc<dyn Proposer> =
             Arc::new(RaftProposer { runtime: runtime.clone(), clock, timeout: propose_timeout });
-        let shards = readers
-            .into_iter()
-            .map(|reader| {
-                let batcher =
-                    ShardBatcher::spawn(reader.shard().shard_id, BatchConfig::default(), proposer.clone());
-                LocalShard { reader, batcher }
-            })
-            .collect();
+        let shards = readers.into_iter().map(|reader| LocalShard::spawn(reader, &proposer)).collect();
         // Until `with_applied_changes`: a signal that never fires (its sender is gone).
         let applied = watch::channel(0).1;
-        Self { runtime, shards: Arc::new(shards), propose_timeout, applied, single_voter: false }
+        Self { runtime, shards: Arc::new(shards), proposer, propose_timeout, applied, single_voter: false }
+    }
+
+    /// These shards and the one `reader` views (a replica this node just started hosting),
+    /// with its own batcher; the shards stay in hash-range order. Replaces a shard of the same
+    /// id.
+    pub fn with_shard(&self, reader: ShardReader<RocksEngine>) -> Self {
+        let shard_id = reader.shard().shard_id;
+        let mut shards: Vec<LocalShard> =
+            self.shards.iter().filter(|s| s.reader.shard().shard_id != shard_id).cloned().collect();
+        shards.push(LocalShard::spawn(reader, &self.proposer));
+        shards.sort_by_key(|s| s.reader.shard().range.start_hash);
+        Self { shards: Arc::new(shards), ..self.clone() }
+    }
+
+    /// A view of only the shards `shard_ids` (a call forwarded by another gateway, which routed
+    /// it to this node's replicas); `Err` names the first shard not hosted here.
+    pub fn restricted_to(&self, shard_ids: &[u64]) -> std::result::Result<Self, u64> {
+        let mut shards = Vec::with_capacity(shard_ids.len());
+        for &shard_id in shard_ids {
+            let shard = self.shards.iter().find(|s| s.reader.shard().shard_id == shard_id).ok_or(shard_id)?;
+            shards.push(shard.clone());
+        }
+        shards.sort_by_key(|s| s.reader.shard().range.start_hash);
+        shards.dedup_by_key(|s| s.reader.shard().shard_id);
+        Ok(Self { shards: Arc::new(shards), ..self.clone() })
     }
 
     /// For a node whose shards all have this node as their only voter (standalone): waits
@@ -96,7 +115,7 @@ impl LocalShards {
         self.applied.clone()
     }
 
-    /// Proposes `PruneChangelog` to every shard: deletes transitions recorded before
+    /// Proposes `PruneChangelog` to every shard this node leads: deletes transitions recorded before
     /// `before_ms`, at most `max_entries` per shard; the entries pruned in total.
     pub async fn prune_changelog(&self, before_ms: i64, max_entries: u32) -> Result<u32> {
         let deadline = Instant::now() + self.propose_timeout;
@@ -108,8 +127,10 @@ impl LocalShards {
             .collect();
         let mut pruned = 0u32;
         for proposal in proposals {
-            if let ApplyOutput::Pruned { entries } = proposal.await.map_err(ServerError::Propose)? {
-                pruned = pruned.saturating_add(entries);
+            match proposal.await {
+                Ok(ApplyOutput::Pruned { entries }) => pruned = pruned.saturating_add(entries),
+                Ok(_) | Err(ProposeError::NotLeader { .. }) => {}
+                Err(error) => return Err(ServerError::Propose(error)),
             }
         }
         Ok(pruned)
@@ -183,7 +204,8 @@ impl LocalShards {
         Ok(self.runtime.propose(shard_id, command.encode(), deadline).await?)
     }
 
-    /// Proposes a `Tick` at `now_ms` to every shard; returns the first failure.
+    /// Proposes a `Tick` at `now_ms` to every shard this node leads (the others refuse with
+    /// `NotLeader`, which is skipped); returns the first other failure.
     pub async fn tick(&self, now_ms: i64, max_customers: u32) -> Result<()> {
         let deadline = Instant::now() + self.propose_timeout;
         let command = ShardCommand::Tick { now_ms, max_customers }.encode();
@@ -193,9 +215,19 @@ impl LocalShards {
             .map(|s| self.runtime.propose(s.reader.shard().shard_id, command.clone(), deadline))
             .collect();
         for proposal in proposals {
-            proposal.await.map_err(ServerError::Propose)?;
+            match proposal.await {
+                Ok(_) | Err(ProposeError::NotLeader { .. }) => {}
+                Err(error) => return Err(ServerError::Propose(error)),
+            }
         }
         Ok(())
+    }
+}
+
+impl LocalShard {
+    fn spawn(reader: ShardReader<RocksEngine>, proposer: &Arc<dyn Proposer>) -> Self {
+        let batcher = ShardBatcher::spawn(reader.shard().shard_id, BatchConfig::default(), proposer.clone());
+        Self { reader, batcher }
     }
 }
 

@@ -85,13 +85,7 @@ impl Standalone {
         for shard in &shard_configs {
             runtime.add_shard(shard.shard_id, vec![NODE_ID]).await?;
         }
-        let clock = match config.clock {
-            ClockKind::Wall => Clock::Wall,
-            ClockKind::Manual if config.manual_clock_start_ms > 0 => {
-                Clock::manual(config.manual_clock_start_ms)
-            }
-            ClockKind::Manual => Clock::manual(Clock::Wall.now_ms()),
-        };
+        let clock = clock_of(&config);
         let shards = LocalShards::new(
             runtime,
             readers,
@@ -104,8 +98,9 @@ impl Standalone {
         .await?;
         let admin = ScoringAdmin::new(shards.clone(), clock.clone());
         admin.reconcile().await?;
+        let ticked = shards.clone();
         let tick_loop = tokio::spawn(tick_loop(
-            shards.clone(),
+            move || ticked.clone(),
             clock.clone(),
             Duration::from_millis(config.tick_interval_ms),
             config.tick_max_customers,
@@ -114,8 +109,9 @@ impl Standalone {
             admin.clone(),
             Duration::from_millis(config.rfm_refresh_interval_ms),
         ));
+        let pruned = shards.clone();
         let prune_loop =
-            tokio::spawn(prune_loop(shards.clone(), clock.clone(), config.transition_retention_ms));
+            tokio::spawn(prune_loop(move || pruned.clone(), clock.clone(), config.transition_retention_ms));
         info!(
             data_dir = %config.data_dir.display(),
             shards = shard_configs.len(),
@@ -200,6 +196,15 @@ impl Standalone {
     }
 }
 
+/// The clock `config` asks for.
+pub(crate) fn clock_of(config: &ServerConfig) -> Clock {
+    match config.clock {
+        ClockKind::Wall => Clock::Wall,
+        ClockKind::Manual if config.manual_clock_start_ms > 0 => Clock::manual(config.manual_clock_start_ms),
+        ClockKind::Manual => Clock::manual(Clock::Wall.now_ms()),
+    }
+}
+
 /// Starts a standalone server from `config` and serves on `listener` until `shutdown`.
 pub async fn run(
     config: ServerConfig,
@@ -209,15 +214,21 @@ pub async fn run(
     Standalone::start(config).await?.serve(listener, shutdown).await
 }
 
-/// Proposes a `Tick` at the clock's now to every shard every `interval`, so customers become
-/// dormant without events (DESIGN.md "Time"). A failed round is logged and retried next time.
-async fn tick_loop(shards: LocalShards, clock: Clock, interval: Duration, max_customers: u32) {
+/// Proposes a `Tick` at the clock's now to every shard (of `shards()`, the replicas hosted now)
+/// this node leads every `interval`, so customers become dormant without events (DESIGN.md
+/// "Time"). A failed round is logged and retried next time.
+pub(crate) async fn tick_loop(
+    shards: impl Fn() -> LocalShards + Send + 'static,
+    clock: Clock,
+    interval: Duration,
+    max_customers: u32,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let now_ms = clock.now_ms();
-        let round = shards.tick(now_ms, max_customers).await;
+        let round = shards().tick(now_ms, max_customers).await;
         metrics::tick_round(round.is_ok());
         if let Err(error) = round {
             warn!(now_ms, %error, "tick round failed");
@@ -248,16 +259,20 @@ async fn rfm_refresh_loop(admin: ScoringAdmin, interval: Duration) {
     }
 }
 
-/// Proposes `PruneChangelog` (before now minus `retention_ms`) to every shard every
-/// [`PRUNE_INTERVAL`], so the changelog keeps the transition retention and no more. A failed
-/// round is logged and retried next time.
-async fn prune_loop(shards: LocalShards, clock: Clock, retention_ms: i64) {
+/// Proposes `PruneChangelog` (before now minus `retention_ms`) to every shard this node leads
+/// every [`PRUNE_INTERVAL`], so the changelog keeps the transition retention and no more. A
+/// failed round is logged and retried next time.
+pub(crate) async fn prune_loop(
+    shards: impl Fn() -> LocalShards + Send + 'static,
+    clock: Clock,
+    retention_ms: i64,
+) {
     let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let before_ms = clock.now_ms().saturating_sub(retention_ms);
-        match shards.prune_changelog(before_ms, PRUNE_MAX_ENTRIES).await {
+        match shards().prune_changelog(before_ms, PRUNE_MAX_ENTRIES).await {
             Ok(0) => {}
             Ok(pruned) => info!(before_ms, pruned, "changelog pruned"),
             Err(error) => warn!(before_ms, %error, "changelog pruning failed"),

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::advance_clock::AdvanceClockArgs;
 use crate::commands::affinity::AffinityArgs;
+use crate::commands::cluster::ClusterCommand;
 use crate::commands::config::ConfigArgs;
 use crate::commands::define_segment::DefineSegmentArgs;
 use crate::commands::delete_segment::DeleteSegmentArgs;
@@ -81,6 +82,9 @@ pub enum Command {
     AdvanceClock(AdvanceClockArgs),
     /// Asks the gRPC health service whether the server is serving.
     Health(HealthArgs),
+    /// The cluster: status, waiting until it serves, leader transfer (ClusterService).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
 }
 
 #[cfg(test)]

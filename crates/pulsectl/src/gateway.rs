@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::admin_service_client::AdminServiceClient;
+use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
 
@@ -38,6 +39,11 @@ impl Gateway {
     /// A client of `pulse.v1.AdminService`.
     pub fn admin(&self) -> AdminServiceClient<Channel> {
         AdminServiceClient::new(self.channel.clone())
+    }
+
+    /// A client of `pulse.v1.ClusterService`.
+    pub fn cluster(&self) -> ClusterServiceClient<Channel> {
+        ClusterServiceClient::new(self.channel.clone())
     }
 
     /// A client of `grpc.health.v1.Health`.

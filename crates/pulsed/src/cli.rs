@@ -20,18 +20,86 @@ pub struct Cli {
 pub enum Command {
     /// Coordinator and one storage node in one process, replication factor 1.
     Standalone(StandaloneArgs),
-    /// A storage node joining a cluster (arrives with issue 5).
-    Node(FutureArgs),
-    /// A coordinator of a cluster (arrives with issue 5).
-    Coordinator(FutureArgs),
+    /// A storage node of a cluster: hosts shard replicas, registers with the coordinators.
+    Node(NodeArgs),
+    /// A coordinator of a cluster (1 or 3): keeps the metadata, places the shards.
+    Coordinator(CoordinatorArgs),
 }
 
-/// Arguments of roles that do not exist yet: accepted, then refused with a clear message.
+/// `pulsed node`.
 #[derive(Debug, Args)]
-pub struct FutureArgs {
-    /// Ignored.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
+pub struct NodeArgs {
+    /// The settings every role has.
+    #[command(flatten)]
+    pub server: StandaloneArgs,
+    /// Coordinator addresses to register with, HOST:PORT[,HOST:PORT].
+    #[arg(long, env = "PULSE_JOIN", value_delimiter = ',')]
+    pub join: Vec<String>,
+    /// The address other processes reach this one at [default: --listen].
+    #[arg(long, env = "PULSE_ADVERTISE")]
+    pub advertise: Option<String>,
+}
+
+/// `pulsed coordinator`.
+#[derive(Debug, Args)]
+pub struct CoordinatorArgs {
+    /// The settings every role has.
+    #[command(flatten)]
+    pub server: StandaloneArgs,
+    /// Every coordinator's address, this one included, HOST:PORT[,HOST:PORT] (none: a single
+    /// coordinator). The order must be the same on every coordinator.
+    #[arg(long, env = "PULSE_PEERS", value_delimiter = ',')]
+    pub peers: Vec<String>,
+    /// The address other processes reach this one at [default: --listen].
+    #[arg(long, env = "PULSE_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Replicas per shard [default: 3].
+    #[arg(long, env = "PULSE_REPLICATION_FACTOR")]
+    pub replication_factor: Option<u64>,
+    /// Shards of a new cluster [default: 16].
+    #[arg(long, env = "PULSE_INITIAL_SHARDS")]
+    pub initial_shards: Option<u64>,
+}
+
+impl NodeArgs {
+    /// The config of `pulsed node`, validated.
+    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        let mut config = self.server.config()?;
+        if !self.join.is_empty() {
+            config.join.clone_from(&self.join);
+        }
+        if let Some(advertise) = &self.advertise {
+            config.advertise.clone_from(advertise);
+        }
+        if config.join.is_empty() {
+            anyhow::bail!(
+                "--join COORDINATOR[,COORDINATOR] (or PULSE_JOIN, or join in --config) is required"
+            );
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl CoordinatorArgs {
+    /// The config of `pulsed coordinator`, validated.
+    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        let mut config = self.server.config()?;
+        if !self.peers.is_empty() {
+            config.peers.clone_from(&self.peers);
+        }
+        if let Some(advertise) = &self.advertise {
+            config.advertise.clone_from(advertise);
+        }
+        if let Some(replication_factor) = self.replication_factor {
+            config.replication_factor = replication_factor;
+        }
+        if let Some(initial_shards) = self.initial_shards {
+            config.initial_shards = initial_shards;
+        }
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 /// Where time comes from.
@@ -43,7 +111,7 @@ pub enum ClockArg {
     Manual,
 }
 
-/// `pulsed standalone`.
+/// `pulsed standalone`, and the settings every role has.
 #[derive(Debug, Args)]
 pub struct StandaloneArgs {
     /// Directory of the node's RocksDB (required here or in the config file).
@@ -134,5 +202,46 @@ mod tests {
         let cli = Cli::parse_from(["pulsed", "standalone", "--config", file.to_str().unwrap()]);
         let Command::Standalone(args) = cli.command else { panic!("standalone expected") };
         assert!(args.config().is_err(), "unknown key rejected");
+    }
+
+    #[test]
+    fn cluster_roles_take_their_flags() {
+        let cli = Cli::parse_from([
+            "pulsed",
+            "node",
+            "--data-dir",
+            "d",
+            "--listen",
+            "127.0.0.1:1",
+            "--join",
+            "127.0.0.1:2,127.0.0.1:3",
+        ]);
+        let Command::Node(args) = cli.command else { panic!("node expected") };
+        let config = args.config().unwrap();
+        assert_eq!(config.join, vec!["127.0.0.1:2", "127.0.0.1:3"]);
+        assert_eq!(config.advertised_address(), "127.0.0.1:1");
+        let cli = Cli::parse_from(["pulsed", "node", "--data-dir", "d"]);
+        let Command::Node(args) = cli.command else { panic!("node expected") };
+        assert!(args.config().unwrap_err().to_string().contains("--join"));
+
+        let cli = Cli::parse_from([
+            "pulsed",
+            "coordinator",
+            "--data-dir",
+            "c",
+            "--listen",
+            "0.0.0.0:5",
+            "--advertise",
+            "10.0.0.1:5",
+            "--peers",
+            "10.0.0.1:5,10.0.0.2:5",
+            "--replication-factor",
+            "2",
+        ]);
+        let Command::Coordinator(args) = cli.command else { panic!("coordinator expected") };
+        let config = args.config().unwrap();
+        assert_eq!(config.peers.len(), 2);
+        assert_eq!(config.advertised_address(), "10.0.0.1:5");
+        assert_eq!(config.replication_factor, 2);
     }
 }

@@ -37,21 +37,24 @@ fn init_logs() {
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
-    let args = match cli.command {
-        Command::Standalone(args) => args,
-        Command::Node(_) => anyhow::bail!("`pulsed node` arrives with issue 5; use `pulsed standalone`"),
-        Command::Coordinator(_) => {
-            anyhow::bail!("`pulsed coordinator` arrives with issue 5; use `pulsed standalone`")
-        }
+    let (config, metrics_listen) = match &cli.command {
+        Command::Standalone(args) => (args.config()?, args.metrics_listen.clone()),
+        Command::Node(args) => (args.config()?, args.server.metrics_listen.clone()),
+        Command::Coordinator(args) => (args.config()?, args.server.metrics_listen.clone()),
     };
-    let config = args.config()?;
-    if let Some(address) = &args.metrics_listen {
+    if let Some(address) = &metrics_listen {
         serve_metrics(address).await?;
     }
     let listener =
         TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     info!(listen = %listener.local_addr()?, "listening");
-    pulse_coordinator::run(config, listener, shutdown_signal()).await?;
+    match cli.command {
+        Command::Standalone(_) => pulse_coordinator::run(config, listener, shutdown_signal()).await?,
+        Command::Node(_) => pulse_coordinator::run_node(config, listener, shutdown_signal()).await?,
+        Command::Coordinator(_) => {
+            pulse_coordinator::run_coordinator(config, listener, shutdown_signal()).await?
+        }
+    }
     info!("pulsed stopped");
     Ok(())
 }

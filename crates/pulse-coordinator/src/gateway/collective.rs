@@ -19,7 +19,7 @@ use crate::error::{Result, ServerError};
 use crate::local_shards::LocalShards;
 
 /// Default of `TopCustomersRequest.limit`.
-const DEFAULT_TOP_LIMIT: u32 = 10;
+pub(crate) const DEFAULT_TOP_LIMIT: u32 = 10;
 /// Largest `TopCustomersRequest.limit`.
 const MAX_TOP_LIMIT: u32 = 10_000;
 /// Most categories of one `GetCategoryAffinity` request.

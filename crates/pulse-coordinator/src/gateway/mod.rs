@@ -22,3 +22,5 @@ mod watch;
 pub use activity::ActivityGateway;
 pub use admin::AdminGateway;
 pub use cluster::ClusterGateway;
+pub(crate) use collective::DEFAULT_TOP_LIMIT;
+pub(crate) use segment_listing::segment_page_token;

@@ -134,6 +134,15 @@ fn token_scope(dimension: Dimension, segment: &str) -> String {
     format!("{}:{segment}\0", dimension.name())
 }
 
+/// The page token of a listing of `segment` of `dimension` (the wire enum value) that resumes
+/// after `customer_id`; a cluster gateway merging the shards' listings makes its own.
+pub(crate) fn segment_page_token(dimension: i32, segment: &str, customer_id: &str) -> String {
+    match Dimension::from_proto_i32(dimension, "dimension") {
+        Ok(dimension) => encode_token(dimension, segment, customer_id),
+        Err(_) => String::new(),
+    }
+}
+
 fn encode_token(dimension: Dimension, segment: &str, customer_id: &str) -> String {
     let plain = format!("{}{customer_id}", token_scope(dimension, segment));
     plain.bytes().map(|b| format!("{b:02x}")).collect()

@@ -69,6 +69,12 @@ impl From<ServerError> for Status {
                 retry_later(message, retry_after_ms)
             }
             ServerError::Propose(ProposeError::Busy { .. }) => retry_later(message, BUSY_RETRY_AFTER_MS),
+            ServerError::Propose(ProposeError::NotLeader { leader_hint: Some(leader), .. }) => {
+                let mut status = Status::unavailable(message);
+                let hint = leader.to_string().parse().expect("digits are valid metadata");
+                status.metadata_mut().insert(crate::cluster::LEADER_HINT_HEADER, hint);
+                status
+            }
             ServerError::Ingest(IngestError::ProposalFailed { .. } | IngestError::ShuttingDown { .. })
             | ServerError::Propose(_) => Status::unavailable(message),
             other => {

@@ -4,6 +4,7 @@
 
 pub mod advance_clock;
 pub mod affinity;
+pub mod cluster;
 pub mod config;
 pub mod define_segment;
 pub mod delete_segment;
@@ -59,5 +60,6 @@ async fn run_remote(address: &str, output: Output, command: &Command) -> Result<
         Command::Config(args) => config::run(address, output, args).await,
         Command::AdvanceClock(args) => advance_clock::run(address, output, args).await,
         Command::Health(args) => health::run(address, output, args).await,
+        Command::Cluster(args) => cluster::run(address, output, args).await,
     }
 }

@@ -1,0 +1,138 @@
+//! [`PulsedProcess`]: a real `pulsed` child process (standalone, coordinator or node) on a free
+//! loopback port, with its log in a file; SIGKILLed when dropped, so a failing test leaves
+//! nothing behind. [`pulsed_binary`] builds the binary once per test process.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// How long a process may take to report SERVING.
+pub const STARTUP: Duration = Duration::from_secs(60);
+
+/// A free TCP port of 127.0.0.1 (bound then released: another process may race for it, which
+/// the test would see as a start failure, never as a wrong result).
+pub fn free_address() -> String {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("127.0.0.1:{port}")
+}
+
+/// A running `pulsed` child process.
+pub struct PulsedProcess {
+    child: Child,
+    /// Its gRPC address.
+    pub address: String,
+    /// Its log file.
+    pub log: PathBuf,
+    binary: PathBuf,
+    args: Vec<String>,
+}
+
+impl PulsedProcess {
+    /// Starts `pulsed <args>` (the args include `--listen address`), logging to `log`.
+    pub fn start(address: &str, args: Vec<String>, log: PathBuf) -> Self {
+        let binary = pulsed_binary().to_owned();
+        let child = spawn(&binary, &args, &log);
+        Self { child, address: address.to_owned(), log, binary, args }
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Polls the health service until SERVING, failing if the process exits or [`STARTUP`]
+    /// passes (the server is another process: there is no signal to wait on).
+    pub async fn wait_serving(&mut self) -> Channel {
+        let started = Instant::now();
+        for _attempt in 0..1200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "pulsed exited with {status}: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            assert!(started.elapsed() < STARTUP, "pulsed not serving after {STARTUP:?}");
+            let endpoint = Endpoint::from_shared(format!("http://{}", self.address)).unwrap();
+            if let Ok(Ok(channel)) = tokio::time::timeout(Duration::from_secs(1), endpoint.connect()).await {
+                let request = HealthCheckRequest { service: String::new() };
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    HealthClient::new(channel.clone()).check(request),
+                )
+                .await;
+                if let Ok(Ok(response)) = answer
+                    && response.into_inner().status == ServingStatus::Serving as i32
+                {
+                    return channel;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("pulsed not serving after 1200 attempts");
+    }
+
+    /// SIGKILL, then reap the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same command again (after [`Self::kill`]), appending to the same log.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(&self.binary, &self.args, &self.log);
+    }
+}
+
+impl Drop for PulsedProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(binary: &Path, args: &[String], log: &Path) -> Child {
+    let log_file = File::options().create(true).append(true).open(log).unwrap();
+    Command::new(binary)
+        .args(args)
+        .env("PULSE_LOG", std::env::var("PULSE_LOG").unwrap_or_else(|_| "info".into()))
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
+}
+
+/// The `pulsed` binary of this workspace, built if needed (`cargo build -p pulsed`, a no-op
+/// when fresh; `PULSED_BIN` overrides).
+pub fn pulsed_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Some(path) = std::env::var_os("PULSED_BIN") {
+            return PathBuf::from(path);
+        }
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .current_dir(workspace)
+            .args(["build", "--quiet", "-p", "pulsed", "--bin", "pulsed", "--message-format=json"])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running cargo build -p pulsed");
+        assert!(output.status.success(), "cargo build -p pulsed failed");
+        // The compiler-artifact message of the binary names its path.
+        let text = String::from_utf8(output.stdout).unwrap();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["target"]["name"] == "pulsed")
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .expect("cargo build -p pulsed named no executable")
+    })
+}
