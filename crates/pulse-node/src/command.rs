@@ -48,6 +48,10 @@ pub enum ShardCommand {
         /// Bound on the work of this entry.
         max_entries: u32,
     },
+    /// Hash the replica's data of the shard (consistency check): applied at raft index `I`, it
+    /// stores and answers `(I, hash)`, which is the same on every replica whose data of the
+    /// shard is byte-identical. Carries nothing: the raft index comes with the entry.
+    ComputeHash,
 }
 
 /// What applying a command answers to its proposer.
@@ -76,6 +80,14 @@ pub enum ApplyOutput {
     Pruned {
         /// Entries deleted.
         entries: u32,
+    },
+    /// The consistency hash of the replica's data of the shard, as stored for
+    /// [`ShardReader::consistency_hash`](crate::ShardReader::consistency_hash).
+    ConsistencyHash {
+        /// Raft index of the `ComputeHash` entry: the hash covers the entries before it.
+        index: u64,
+        /// xxh3_64 of the shard's data in key order (see `consistency`).
+        hash: u64,
     },
     /// An entry that is not a command (raft's empty entries): nothing happened.
     Nothing,
@@ -113,6 +125,9 @@ impl ShardCommand {
                     before_ms: *before_ms,
                     max_entries: *max_entries,
                 })
+            }
+            ShardCommand::ComputeHash => {
+                wire::shard_command::Command::ComputeHash(wire::ComputeHashCommand {})
             }
         };
         wire::ShardCommand { command: Some(command) }.encode_to_vec()
@@ -157,6 +172,9 @@ impl ShardCommand {
                 before_ms: prune.before_ms,
                 max_entries: prune.max_entries,
             }),
+            Some(wire::shard_command::Command::ComputeHash(wire::ComputeHashCommand {})) => {
+                Ok(ShardCommand::ComputeHash)
+            }
             None => Err(corrupt("empty command".into())),
         }
     }
@@ -191,6 +209,7 @@ mod tests {
                 }],
             },
             ShardCommand::PruneChangelog { before_ms: 1_000, max_entries: 500 },
+            ShardCommand::ComputeHash,
         ];
         for command in commands {
             assert_eq!(ShardCommand::decode(&command.encode()).unwrap(), command);

@@ -23,6 +23,8 @@ const META_CONFIG: u8 = 0x02;
 const META_REEVALUATION_CURSOR: u8 = 0x03;
 /// `meta` key tag of the cursor of the newest changelog entry pruned by retention.
 const META_PRUNED_CHANGELOG: u8 = 0x04;
+/// `meta` key tag of the shard's last consistency hash `(raft_index, hash)`.
+const META_CONSISTENCY_HASH: u8 = 0x05;
 
 /// The hash range a shard owns, both ends inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +175,12 @@ pub fn node_layout_key() -> Vec<u8> {
 /// retention (absent before the first pruning).
 pub fn pruned_changelog_key(shard_id: u64) -> Vec<u8> {
     meta_key(shard_id, META_PRUNED_CHANGELOG)
+}
+
+/// `meta` key of the shard's last consistency hash: `raft_index | hash` (two big-endian u64),
+/// written by a `ComputeHash` entry (absent before the first).
+pub fn consistency_hash_key(shard_id: u64) -> Vec<u8> {
+    meta_key(shard_id, META_CONSISTENCY_HASH)
 }
 
 fn meta_key(shard_id: u64, tag: u8) -> Vec<u8> {

@@ -12,6 +12,7 @@
 //!  CF meta       shard | 0x01 → apply index;  shard | 0x02 → config + segment definitions
 //!                shard | 0x03 → next state key to re-evaluate under a new config (cursor)
 //!                shard | 0x04 → cursor of the newest changelog entry pruned by retention
+//!                shard | 0x05 → last consistency hash: raft_index | xxh3_64 (ComputeHash)
 //! ```
 //!
 //! all in ONE write batch per entry, together with the apply index, so a crash between entries
@@ -28,6 +29,8 @@
 //! - [`ShardReader`]: a concurrent read view of a shard for the gateway (the raft loop owns the
 //!   state machines; readers share their engine and the scoring config in force).
 //! - `model_inputs`: per-shard inputs of the model fits (purchase histories, RFM sketches).
+//! - `consistency`: the consistency hash of a shard replica's data (`ComputeHash` entries,
+//!   [`ShardReader::consistency_hash`]).
 //! - `aggregate`: per-shard partials of the collective queries ([`SegmentStatsPartial`],
 //!   [`MigrationCounts`], [`TopK`], [`AffinityPartial`]) as `ShardReader` methods.
 //! - `transport`: the raft transport between nodes over gRPC — [`GrpcTransport`] (sending, one
@@ -36,6 +39,7 @@
 
 mod aggregate;
 mod command;
+mod consistency;
 mod error;
 mod keys;
 mod layout;

@@ -250,6 +250,14 @@ impl<E: StorageEngine> ShardReader<E> {
         scan_changelog(&self.engine, self.shard.shard_id, after, limit)
     }
 
+    /// The last consistency hash of this replica, `(raft_index, hash)`: stored by the
+    /// `ComputeHash` entry at `raft_index`, over the shard's data after the entries before it.
+    /// Replicas that stored a hash at the same index must agree on it; `None` before the first
+    /// `ComputeHash` entry.
+    pub fn consistency_hash(&self) -> Result<Option<(u64, u64)>> {
+        crate::consistency::load(&self.engine, self.shard.shard_id)
+    }
+
     /// Visits every customer of the shard in key order (hash, then id) with its stored state,
     /// until `visit` breaks. For collective queries (stats, top-K, affinity, model fits); the
     /// visitor must not block.

@@ -14,15 +14,16 @@ use pulse_storage::{
     ColumnFamily, StorageEngine, WriteBatch, WriteOptions, customer_hash, prefix_upper_bound, state_key,
     state_key_customer,
 };
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::aggregate::encode_cursor;
 use crate::command::{ApplyOutput, ShardCommand};
+use crate::consistency;
 use crate::error::{NodeError, Result};
 use crate::keys::{
     EVENT_IDS_SUFFIX, ShardRange, apply_index_key, changelog_key, changelog_prefix, config_key,
-    event_ids_key, index_key, parse_changelog_key, parse_timer_key, pruned_changelog_key,
-    reevaluation_cursor_key, timer_key, timers_prefix,
+    consistency_hash_key, event_ids_key, index_key, parse_changelog_key, parse_timer_key,
+    pruned_changelog_key, reevaluation_cursor_key, timer_key, timers_prefix,
 };
 use crate::reader::{Scoring, ShardReader, SharedScoring, activity_of, current, install, load_customer};
 use crate::stored_customer::StoredCustomer;
@@ -166,6 +167,18 @@ impl<E: StorageEngine> ShardStateMachine<E> {
                 }
                 ShardCommand::PruneChangelog { before_ms, max_entries } => {
                     ApplyOutput::Pruned { entries: self.apply_prune(batch, before_ms, max_entries)? }
+                }
+                ShardCommand::ComputeHash => {
+                    // The engine holds every entry before this one (each batch is written
+                    // before the next entry applies), so every replica hashes the same data.
+                    let hash = consistency::compute(&self.engine, self.shard)?;
+                    batch.put(
+                        ColumnFamily::Meta,
+                        &consistency_hash_key(self.shard.shard_id),
+                        &consistency::encode(index, hash),
+                    );
+                    info!(shard_id = self.shard.shard_id, index, hash, "consistency hash computed");
+                    ApplyOutput::ConsistencyHash { index, hash }
                 }
             }
         };
