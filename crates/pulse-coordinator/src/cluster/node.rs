@@ -176,7 +176,10 @@ impl StorageNode {
                 warn!(shard_id = shard.shard_id, %error, "campaign of a new shard failed; an election will follow");
             }
         } else if new && shard.preferred_leader != 0 {
-            self.handovers.lock().unwrap_or_else(PoisonError::into_inner).insert(shard.shard_id, shard.preferred_leader);
+            self.handovers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(shard.shard_id, shard.preferred_leader);
         }
         info!(shard_id = shard.shard_id, new, "hosting a shard replica");
         Ok(())
@@ -235,7 +238,11 @@ impl StorageNode {
         self.handovers.lock().unwrap_or_else(PoisonError::into_inner).remove(&status.shard_id);
         if leader == self.node_id && status.role == ShardRole::Leader {
             match self.runtime.transfer_leader(status.shard_id, preferred).await {
-                Ok(()) => info!(shard_id = status.shard_id, to = preferred, "handing leadership to the preferred leader"),
+                Ok(()) => info!(
+                    shard_id = status.shard_id,
+                    to = preferred,
+                    "handing leadership to the preferred leader"
+                ),
                 Err(error) => warn!(shard_id = status.shard_id, %error, "leader handover failed"),
             }
         }

@@ -167,7 +167,8 @@ pub async fn run_node(
     let local = LocalReplicas::new(shards, clock.clone(), config.transition_retention_ms)
         .with_shutdown(stopped.clone());
     let activity = RoutingGateway::new(node.router(), Some(local), clock, timeout);
-    let cluster = ClusterServiceGateway::new(node.router(), Some(node.runtime().clone()), timeout);
+    let cluster = ClusterServiceGateway::new(node.router(), Some(node.runtime().clone()), timeout)
+        .with_replicas(node.shards());
     let routes = public_routes(activity, cluster).add_service(raft_transport_server(
         node.runtime().clone(),
         node_id,

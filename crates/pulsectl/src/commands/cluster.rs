@@ -26,6 +26,16 @@ pub enum ClusterCommand {
     Wait(WaitArgs),
     /// Moves the leadership of a shard to another of its voters.
     TransferLeader(TransferLeaderArgs),
+    /// Hashes every replica of the shards at the same raft index and compares
+    /// (CheckConsistency); exits non-zero if any replica differs.
+    Check(CheckArgs),
+}
+
+/// Arguments of `pulsectl cluster check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Shards to check; none = every shard.
+    pub shard_ids: Vec<u64>,
 }
 
 /// Arguments of `pulsectl cluster wait`.
@@ -65,6 +75,33 @@ pub async fn run(address: &str, output: Output, command: &ClusterCommand) -> Res
             print_state(output, &state.into_inner())
         }
         ClusterCommand::Wait(_) => unreachable!("handled above"),
+        ClusterCommand::Check(args) => {
+            let request = v1::CheckConsistencyRequest { shard_ids: args.shard_ids.clone() };
+            let response =
+                gateway.cluster().check_consistency(request).await.rpc("CheckConsistency")?.into_inner();
+            if output.is_json() {
+                output::print_json(&response)?;
+            } else {
+                let mut table =
+                    output::table(&["SHARD", "INDEX", "REPLICA HASHES", "EQUAL"], &["SHARD", "INDEX"]);
+                for shard in &response.shards {
+                    let hashes: Vec<String> =
+                        shard.hashes.iter().map(|h| format!("{}:{:016x}", h.node_id, h.hash)).collect();
+                    let index = shard.hashes.first().map_or(0, |h| h.applied_index);
+                    table.add_row([
+                        shard.shard_id.to_string(),
+                        index.to_string(),
+                        hashes.join(" "),
+                        if shard.consistent { "yes" } else { "NO" }.to_owned(),
+                    ]);
+                }
+                output::print_table(&table)?;
+            }
+            if !response.consistent {
+                bail!("replicas differ");
+            }
+            Ok(())
+        }
         ClusterCommand::TransferLeader(args) => {
             let request = v1::TransferLeaderRequest { shard_id: args.shard_id, to_node_id: args.to };
             let response =

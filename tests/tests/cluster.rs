@@ -1,0 +1,321 @@
+//! A real cluster of `pulsed` processes on loopback: one coordinator and three storage nodes,
+//! replication factor 3.
+//!
+//! `acknowledged_events_survive_a_leader_kill_and_a_full_restart`:
+//! 1. start the cluster and wait until every shard has a leader (bounded polling of
+//!    `GetClusterState`: the cluster is other processes, there is no signal to wait on);
+//! 2. pick the node leading the most shards as the victim; clients ingest batches of purchases
+//!    with unique event ids through the coordinator's and another node's gateway;
+//! 3. SIGKILL the victim mid-load; the clients keep going (the gateways retry on the new
+//!    leaders) and writes resume — the time from the kill to the next acknowledgement is
+//!    printed (an election takes one to two election timeouts, 1–2 s by default);
+//! 4. restart the victim; every customer holds acknowledged <= applied <= sent events; re-sending
+//!    every batch makes each customer hold every event exactly once;
+//! 5. `CheckConsistency` finds every replica of every shard equal (the restarted node caught up);
+//! 6. stop every process and start them again on the same directories: the same state.
+//!
+//! Every process is SIGKILLed when dropped, so a failing test leaves nothing behind.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pulse_proto::v1;
+use pulse_proto::v1::activity_service_client::ActivityServiceClient;
+use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
+use pulse_tests::process::{PulsedProcess, free_address};
+use tonic::transport::Channel;
+
+/// Storage nodes.
+const NODES: usize = 3;
+/// Shards of the cluster (fewer than the default keeps the debug build quick).
+const SHARDS: &str = "8";
+/// Customers the events are spread over.
+const CUSTOMERS: usize = 24;
+/// Events per IngestRequest.
+const BATCH_EVENTS: usize = 24;
+/// Upper bound of batches per client.
+const MAX_BATCHES: usize = 5_000;
+/// Batches acknowledged before the kill, and again after it.
+const ACKED_PER_PHASE: usize = 20;
+/// Deadline of one Ingest request (the gateway retries inside it).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Bound of every wait for the cluster.
+const CLUSTER_WAIT: Duration = Duration::from_secs(90);
+
+/// The processes of a cluster and their command lines.
+struct Cluster {
+    coordinator: PulsedProcess,
+    nodes: Vec<PulsedProcess>,
+}
+
+impl Cluster {
+    fn start(dir: &Path) -> Self {
+        let coordinator_address = free_address();
+        let coordinator = PulsedProcess::start(
+            &coordinator_address,
+            args(&[
+                "coordinator",
+                "--listen",
+                &coordinator_address,
+                "--data-dir",
+                dir.join("coordinator").to_str().unwrap(),
+                "--replication-factor",
+                "3",
+                "--initial-shards",
+                SHARDS,
+            ]),
+            dir.join("coordinator.log"),
+        );
+        let nodes = (1..=NODES)
+            .map(|i| {
+                let address = free_address();
+                let data_dir = dir.join(format!("node-{i}"));
+                PulsedProcess::start(
+                    &address,
+                    args(&[
+                        "node",
+                        "--listen",
+                        &address,
+                        "--data-dir",
+                        data_dir.to_str().unwrap(),
+                        "--join",
+                        &coordinator_address,
+                    ]),
+                    dir.join(format!("node-{i}.log")),
+                )
+            })
+            .collect();
+        Self { coordinator, nodes }
+    }
+
+    /// Waits until every process serves and every shard has a leader; the cluster state then.
+    async fn wait_ready(&mut self) -> v1::ClusterState {
+        let channel = self.coordinator.wait_serving().await;
+        for node in &mut self.nodes {
+            node.wait_serving().await;
+        }
+        wait_for_state(&channel, |state| {
+            let up = state.nodes.iter().filter(|n| n.state == v1::NodeState::Up as i32).count();
+            up == NODES && !state.shards.is_empty() && state.shards.iter().all(|s| s.leader != 0)
+        })
+        .await
+    }
+
+    fn node_index(&self, state: &v1::ClusterState, node_id: u64) -> usize {
+        let address = &state.nodes.iter().find(|n| n.node_id == node_id).unwrap().address;
+        self.nodes.iter().position(|n| &n.address == address).unwrap()
+    }
+}
+
+fn args(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|part| (*part).to_owned()).collect()
+}
+
+async fn connect(address: &str) -> Channel {
+    Channel::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap()
+}
+
+/// Polls `GetClusterState` until `ready` holds, for at most [`CLUSTER_WAIT`].
+async fn wait_for_state(channel: &Channel, ready: impl Fn(&v1::ClusterState) -> bool) -> v1::ClusterState {
+    let started = Instant::now();
+    let mut client = ClusterServiceClient::new(channel.clone());
+    let mut last = None;
+    for _attempt in 0..2_000 {
+        if let Ok(state) = client.get_cluster_state(v1::GetClusterStateRequest {}).await {
+            let state = state.into_inner();
+            if ready(&state) {
+                return state;
+            }
+            last = Some(state);
+        }
+        assert!(started.elapsed() < CLUSTER_WAIT, "cluster not ready after {CLUSTER_WAIT:?}: {last:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cluster not ready after 2000 polls: {last:?}");
+}
+
+fn purchase(client: usize, batch: usize, index: usize, base_ms: i64) -> v1::Event {
+    let sequence = (batch * BATCH_EVENTS + index) as i64;
+    v1::Event {
+        customer_id: format!("cluster-{:02}", (client * 7 + batch * 5 + index) % CUSTOMERS),
+        event_id: format!("c{client}-b{batch}-e{index}"),
+        timestamp_ms: base_ms + sequence,
+        kind: v1::EventKind::Purchase as i32,
+        category: "books".into(),
+        amount: (1 + sequence % 5) as f64,
+        channel: "web".into(),
+    }
+}
+
+/// What a client sent and which requests were acknowledged.
+#[derive(Default)]
+struct Sent {
+    requests: Vec<(v1::IngestRequest, bool)>,
+}
+
+/// Sends batches until `stop`; a failed request is recorded and the client goes on.
+async fn ingest_until_stopped(
+    client_number: usize,
+    channel: Channel,
+    base_ms: i64,
+    acknowledged: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) -> Sent {
+    let mut client = ActivityServiceClient::new(channel);
+    let mut sent = Sent::default();
+    for batch in 0..MAX_BATCHES {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let events = (0..BATCH_EVENTS).map(|i| purchase(client_number, batch, i, base_ms)).collect();
+        let request = v1::IngestRequest { events };
+        let mut call = tonic::Request::new(request.clone());
+        call.set_timeout(REQUEST_TIMEOUT);
+        let ok = matches!(tokio::time::timeout(REQUEST_TIMEOUT, client.ingest(call)).await, Ok(Ok(_)));
+        if ok {
+            acknowledged.fetch_add(1, Ordering::SeqCst);
+        }
+        sent.requests.push((request, ok));
+    }
+    sent
+}
+
+/// Purchase count and spend per customer of `events`.
+fn totals<'a>(events: impl Iterator<Item = &'a v1::Event>) -> BTreeMap<String, (u64, f64)> {
+    let mut totals = BTreeMap::new();
+    for event in events {
+        let entry = totals.entry(event.customer_id.clone()).or_insert((0, 0.0));
+        entry.0 += 1;
+        entry.1 += event.amount;
+    }
+    totals
+}
+
+/// Purchase count and spend of every customer, as the cluster says (linearizable reads).
+async fn cluster_totals(channel: &Channel) -> BTreeMap<String, (u64, f64)> {
+    let mut client = ActivityServiceClient::new(channel.clone());
+    let ids = (0..CUSTOMERS).map(|c| format!("cluster-{c:02}")).collect();
+    let request = v1::BatchGetActivityRequest { customer_ids: ids, as_of_ms: 0, consistency: 0 };
+    let answer = tokio::time::timeout(CLUSTER_WAIT, client.batch_get_activity(request))
+        .await
+        .expect("batch get timed out")
+        .unwrap()
+        .into_inner();
+    answer.activities.into_iter().map(|a| (a.customer_id, (a.purchase_count, a.total_amount))).collect()
+}
+
+/// Waits until `acknowledged` reaches `target`, for at most [`CLUSTER_WAIT`].
+async fn wait_acknowledged(acknowledged: &AtomicUsize, target: usize) {
+    let started = Instant::now();
+    while acknowledged.load(Ordering::SeqCst) < target {
+        assert!(
+            started.elapsed() < CLUSTER_WAIT,
+            "only {} of {target} batches acknowledged",
+            acknowledged.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn check_consistency(channel: &Channel) {
+    let mut client = ClusterServiceClient::new(channel.clone());
+    let mut request = tonic::Request::new(v1::CheckConsistencyRequest { shard_ids: vec![] });
+    request.set_timeout(CLUSTER_WAIT);
+    let answer = client.check_consistency(request).await.unwrap().into_inner();
+    assert_eq!(answer.shards.len(), SHARDS.parse::<usize>().unwrap());
+    for shard in &answer.shards {
+        assert_eq!(shard.hashes.len(), 3, "every replica hashed: {shard:?}");
+        assert!(shard.hashes.iter().all(|h| h.applied_index == shard.hashes[0].applied_index));
+    }
+    assert!(answer.consistent, "replicas differ: {:?}", answer.shards);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(dir.path());
+    let state = cluster.wait_ready().await;
+
+    // 2. The victim leads the most shards; clients use the coordinator and another node.
+    let victim_id = state.nodes.iter().max_by_key(|n| n.leader_count).unwrap().node_id;
+    let victim = cluster.node_index(&state, victim_id);
+    let other = (victim + 1) % NODES;
+    let gateways = [cluster.coordinator.address.clone(), cluster.nodes[other].address.clone()];
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let base_ms = now_ms - 3_600_000;
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for (client_number, gateway) in gateways.iter().enumerate() {
+        let channel = connect(gateway).await;
+        clients.push(tokio::spawn(ingest_until_stopped(
+            client_number,
+            channel,
+            base_ms,
+            acknowledged.clone(),
+            stop.clone(),
+        )));
+    }
+    wait_acknowledged(&acknowledged, ACKED_PER_PHASE).await;
+
+    // 3. Kill the victim mid-load; writes resume on the new leaders.
+    let before_kill = acknowledged.load(Ordering::SeqCst);
+    cluster.nodes[victim].kill();
+    let killed_at = Instant::now();
+    wait_acknowledged(&acknowledged, before_kill + 1).await;
+    eprintln!(
+        "writes resumed {:?} after killing node {victim_id} (leader of {} shards)",
+        killed_at.elapsed(),
+        state.nodes.iter().find(|n| n.node_id == victim_id).unwrap().leader_count
+    );
+    wait_acknowledged(&acknowledged, before_kill + ACKED_PER_PHASE).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut sent = Vec::new();
+    for client in clients {
+        sent.extend(tokio::time::timeout(CLUSTER_WAIT, client).await.unwrap().unwrap().requests);
+    }
+
+    // 4. Restart the victim: acknowledged <= applied <= sent; re-sending makes it exact.
+    cluster.nodes[victim].restart();
+    cluster.wait_ready().await;
+    let channel = connect(&cluster.nodes[victim].address).await;
+    let acked = totals(sent.iter().filter(|(_, ok)| *ok).flat_map(|(r, _)| r.events.iter()));
+    let everything = totals(sent.iter().flat_map(|(r, _)| r.events.iter()));
+    let applied = cluster_totals(&channel).await;
+    for (customer, &(all_count, _)) in &everything {
+        let (acked_count, _) = acked.get(customer).copied().unwrap_or((0, 0.0));
+        let (applied_count, _) = applied.get(customer).copied().unwrap_or((0, 0.0));
+        assert!(
+            acked_count <= applied_count && applied_count <= all_count,
+            "{customer}: acknowledged {acked_count} <= applied {applied_count} <= sent {all_count}"
+        );
+    }
+    let mut client = ActivityServiceClient::new(channel.clone());
+    for (request, _) in &sent {
+        let mut call = tonic::Request::new(request.clone());
+        call.set_timeout(REQUEST_TIMEOUT);
+        client.ingest(call).await.unwrap();
+    }
+    let exact = cluster_totals(&channel).await;
+    for (customer, &(count, amount)) in &everything {
+        let (applied_count, applied_amount) = exact[customer];
+        assert_eq!(applied_count, count, "{customer}: every event applied exactly once");
+        assert!((applied_amount - amount).abs() < 1e-6, "{customer}: spend {applied_amount} != {amount}");
+    }
+
+    // 5. Every replica equal.
+    check_consistency(&channel).await;
+
+    // 6. Stop everything, start again on the same directories: the same state.
+    cluster.coordinator.restart();
+    for node in &mut cluster.nodes {
+        node.restart();
+    }
+    cluster.wait_ready().await;
+    let channel = connect(&cluster.nodes[other].address).await;
+    assert_eq!(cluster_totals(&channel).await, exact, "the same state after a full restart");
+    check_consistency(&channel).await;
+}
