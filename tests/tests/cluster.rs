@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
+use pulse_proto::v1::admin_service_client::AdminServiceClient;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
 use pulse_tests::process::{PulsedProcess, free_address};
 use tonic::transport::Channel;
@@ -142,7 +143,8 @@ fn purchase(client: usize, batch: usize, index: usize, base_ms: i64) -> v1::Even
     v1::Event {
         customer_id: format!("cluster-{:02}", (client * 7 + batch * 5 + index) % CUSTOMERS),
         event_id: format!("c{client}-b{batch}-e{index}"),
-        timestamp_ms: base_ms + sequence,
+        // Spread over 50 days, so customers have repeat purchase days (the lifetime fit needs them).
+        timestamp_ms: base_ms + (sequence % 50) * 86_400_000 + sequence,
         kind: v1::EventKind::Purchase as i32,
         category: "books".into(),
         amount: (1 + sequence % 5) as f64,
@@ -233,6 +235,38 @@ async fn check_consistency(channel: &Channel) {
     assert!(answer.consistent, "replicas differ: {:?}", answer.shards);
 }
 
+/// A custom segment defined through one node shows on another; a lifetime fit through the
+/// coordinator sees every customer and installs a new config version everywhere.
+async fn administer(cluster: &Cluster) {
+    let mut admin = AdminServiceClient::new(connect(&cluster.nodes[0].address).await);
+    let definition = v1::SegmentDefinition {
+        id: "frequent".into(),
+        name: "Frequent buyers".into(),
+        enter: "purchases >= 10".into(),
+        exit: "purchases < 5".into(),
+    };
+    admin
+        .put_segment_definition(v1::PutSegmentDefinitionRequest { definition: Some(definition) })
+        .await
+        .unwrap();
+    let mut elsewhere = AdminServiceClient::new(connect(&cluster.nodes[1].address).await);
+    let listed =
+        elsewhere.list_segment_definitions(v1::ListSegmentDefinitionsRequest {}).await.unwrap().into_inner();
+    assert_eq!(listed.definitions.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["frequent"]);
+    let mut coordinator = AdminServiceClient::new(connect(&cluster.coordinator.address).await);
+    let before =
+        coordinator.get_scoring_config(v1::GetScoringConfigRequest {}).await.unwrap().into_inner().version;
+    let model = coordinator
+        .fit_lifetime_model(v1::FitLifetimeModelRequest { as_of_ms: 0, modified: false })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(model.customers, CUSTOMERS as u64, "the fit saw every shard's customers");
+    let after = elsewhere.get_scoring_config(v1::GetScoringConfigRequest {}).await.unwrap().into_inner();
+    assert_eq!(after.version, before + 1);
+    assert!(after.lifetime.is_some(), "the fitted model is installed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,7 +279,7 @@ async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
     let other = (victim + 1) % NODES;
     let gateways = [cluster.coordinator.address.clone(), cluster.nodes[other].address.clone()];
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
-    let base_ms = now_ms - 3_600_000;
+    let base_ms = now_ms - 60 * 86_400_000;
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = Vec::new();
@@ -265,7 +299,9 @@ async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
     let before_kill = acknowledged.load(Ordering::SeqCst);
     cluster.nodes[victim].kill();
     let killed_at = Instant::now();
-    wait_acknowledged(&acknowledged, before_kill + 1).await;
+    // Each client has at most one request in flight at the kill: the next acknowledgement after
+    // those was sent after the kill.
+    wait_acknowledged(&acknowledged, before_kill + gateways.len() + 1).await;
     eprintln!(
         "writes resumed {:?} after killing node {victim_id} (leader of {} shards)",
         killed_at.elapsed(),
@@ -306,7 +342,8 @@ async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
         assert!((applied_amount - amount).abs() < 1e-6, "{customer}: spend {applied_amount} != {amount}");
     }
 
-    // 5. Every replica equal.
+    // 5. Model administration through the gateways, then every replica equal.
+    administer(&cluster).await;
     check_consistency(&channel).await;
 
     // 6. Stop everything, start again on the same directories: the same state.

@@ -113,6 +113,9 @@ pub enum ServerError {
     /// Talking to the coordinators failed, or what they keep is unusable.
     #[error("coordinator: {0}")]
     Coordinator(String),
+    /// Another process of the cluster answered a forwarded call with this status.
+    #[error("{}", .0.message())]
+    Remote(tonic::Status),
     /// The coordinator group's state machine failed to open.
     #[error("metadata: {0}")]
     Metadata(String),

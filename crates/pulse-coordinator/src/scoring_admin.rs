@@ -9,9 +9,10 @@
 //! shard) or until [`ScoringAdmin::reconcile`] at startup proposes the highest version to the
 //! laggards.
 
+use std::future::Future;
 use std::sync::Arc;
 
-use pulse_node::{Scoring, ShardCommand};
+use pulse_node::ShardCommand;
 use pulse_proto::v1;
 use pulse_scoring::{
     CompiledSegment, FieldViolation, HistoryCounts, RfmEdges, RfmSketch, ScoringConfig, ScoringError,
@@ -24,11 +25,54 @@ use crate::clock::Clock;
 use crate::error::{Result, ServerError};
 use crate::local_shards::LocalShards;
 
-/// Changes the scoring configuration of every shard of this process, one change at a time.
+/// The config and custom segment definitions one shard has in force.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigInForce {
+    /// The config, with its version.
+    pub config: ScoringConfig,
+    /// Every custom segment definition, ordered by id.
+    pub segments: Vec<SegmentDefinition>,
+}
+
+impl ConfigInForce {
+    /// The config version.
+    pub fn version(&self) -> u64 {
+        self.config.version
+    }
+}
+
+/// The shards a [`ScoringAdmin`] administers: this process's ([`LocalShards`], standalone) or a
+/// cluster's (every shard through its leader).
+pub trait ConfigShards: Clone + Send + Sync + 'static {
+    /// Every shard's config in force after a read barrier, as `(shard_id, config)`.
+    fn configs(&self) -> impl Future<Output = Result<Vec<(u64, ConfigInForce)>>> + Send;
+    /// The grouped purchase histories of every shard's customers at `as_of_ms`, merged.
+    fn history_counts(&self, as_of_ms: i64) -> impl Future<Output = Result<HistoryCounts>> + Send;
+    /// The RFM sketch of every shard's customers at `as_of_ms`, merged.
+    fn rfm_sketch(&self, as_of_ms: i64) -> impl Future<Output = Result<RfmSketch>> + Send;
+    /// Proposes `command` to the shards `shard_ids` at once and waits for all; the first
+    /// failure is the error.
+    fn propose_each(
+        &self,
+        shard_ids: &[u64],
+        command: &ShardCommand,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// After the manual clock moved to `now_ms`: proposes `Tick { now_ms }` to every shard,
+    /// again to each shard whose tick used its whole budget `max_customers`, until nothing is
+    /// left due (or after `max_rounds`).
+    fn settle(
+        &self,
+        now_ms: i64,
+        max_customers: u32,
+        max_rounds: usize,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Changes the scoring configuration of every shard, one change at a time (per process).
 /// Cheap to clone; clones share the change lock.
 #[derive(Debug, Clone)]
-pub struct ScoringAdmin {
-    shards: LocalShards,
+pub struct ScoringAdmin<S = LocalShards> {
+    shards: S,
     clock: Clock,
     /// Held for the whole of a change (read, derive, propose everywhere).
     changes: Arc<Mutex<()>>,
@@ -43,17 +87,21 @@ pub struct RefreshedEdges {
     pub customers: u64,
 }
 
-impl ScoringAdmin {
+impl<S: ConfigShards> ScoringAdmin<S> {
     /// Administers the scoring config of `shards`; `clock` is "now" for fits and refreshes.
-    pub fn new(shards: LocalShards, clock: Clock) -> Self {
+    pub fn new(shards: S, clock: Clock) -> Self {
         Self { shards, clock, changes: Arc::new(Mutex::new(())) }
+    }
+
+    /// The shards administered.
+    pub fn shards(&self) -> &S {
+        &self.shards
     }
 
     /// The config and segment definitions in force: the newest version any shard has applied
     /// (after a read barrier on every shard, so an acknowledged change is always visible).
-    pub async fn current(&self) -> Result<Arc<Scoring>> {
-        self.shards.read_barriers(0..self.shards.len()).await?;
-        Ok(self.newest())
+    pub async fn current(&self) -> Result<ConfigInForce> {
+        Ok(newest(self.shards.configs().await?))
     }
 
     /// Replaces the whole config (segment definitions are kept). `wire` is validated entirely
@@ -135,13 +183,8 @@ impl ScoringAdmin {
     /// with the installing config version.
     pub async fn fit_lifetime_model(&self, as_of_ms: i64, modified: bool) -> Result<v1::LifetimeModel> {
         let as_of_ms = self.as_of(as_of_ms)?;
-        self.shards.read_barriers(0..self.shards.len()).await?;
-        let readers: Vec<_> = (0..self.shards.len()).map(|p| self.shards.reader(p).clone()).collect();
+        let counts = self.shards.history_counts(as_of_ms).await?;
         let fitted = blocking(move || {
-            let mut counts = HistoryCounts::new();
-            for reader in &readers {
-                counts.merge(&reader.history_counts(as_of_ms)?);
-            }
             if counts.customers() == 0 {
                 return Err(ServerError::NoPurchases { operation: "FitLifetimeModel" });
             }
@@ -177,7 +220,7 @@ impl ScoringAdmin {
     /// by more than [`RFM_EDGE_TOLERANCE`] (relative) from the edges in force; `None` when they
     /// did not.
     pub async fn refresh_rfm_edges_if_moved(&self) -> Result<Option<RefreshedEdges>> {
-        let in_force = self.newest().config().rfm_edges.clone();
+        let in_force = self.current().await?.config.rfm_edges;
         self.refresh_rfm_edges_when(move |candidate| match &in_force {
             Some(current) => edges_moved(current, candidate),
             None => true,
@@ -190,16 +233,7 @@ impl ScoringAdmin {
         install: impl FnOnce(&RfmEdges) -> bool,
     ) -> Result<Option<RefreshedEdges>> {
         let as_of_ms = self.clock.now_ms();
-        self.shards.read_barriers(0..self.shards.len()).await?;
-        let readers: Vec<_> = (0..self.shards.len()).map(|p| self.shards.reader(p).clone()).collect();
-        let sketch = blocking(move || {
-            let mut sketch = RfmSketch::new();
-            for reader in &readers {
-                sketch.merge(&reader.rfm_sketch(as_of_ms)?);
-            }
-            Ok(sketch)
-        })
-        .await?;
+        let sketch = self.shards.rfm_sketch(as_of_ms).await?;
         let no_purchases = || ServerError::NoPurchases { operation: "RefreshRfmEdges" };
         if sketch.is_empty() {
             return Err(no_purchases());
@@ -223,19 +257,19 @@ impl ScoringAdmin {
     /// failed on some shards before a restart).
     pub async fn reconcile(&self) -> Result<()> {
         let _change = self.changes.lock().await;
-        let newest = self.current().await?;
-        let laggards: Vec<usize> = (0..self.shards.len())
-            .filter(|&p| self.shards.reader(p).config().version != newest.version)
+        let configs = self.shards.configs().await?;
+        let newest = newest(configs.clone());
+        let laggards: Vec<u64> = configs
+            .iter()
+            .filter(|(_, config)| config.version() != newest.version())
+            .map(|(id, _)| *id)
             .collect();
         if laggards.is_empty() {
             return Ok(());
         }
-        warn!(version = newest.version, shards = laggards.len(), "shards behind the newest scoring config");
-        let command = ShardCommand::SetConfig {
-            config: Box::new(newest.config().clone()),
-            segments: newest.segments(),
-        };
-        self.propose_to(&laggards, &command).await
+        warn!(version = newest.version(), shards = laggards.len(), "shards behind the newest scoring config");
+        let command = ShardCommand::SetConfig { config: Box::new(newest.config), segments: newest.segments };
+        self.shards.propose_each(&laggards, &command).await
     }
 
     /// Under the change lock: derives a new config and segment set from the newest with
@@ -246,30 +280,90 @@ impl ScoringAdmin {
         derive: impl FnOnce(&mut ScoringConfig, &mut Vec<SegmentDefinition>) -> Result<T>,
     ) -> Result<(ScoringConfig, T)> {
         let _change = self.changes.lock().await;
-        let newest = self.current().await?;
-        let mut config = newest.config().clone();
-        let mut segments = newest.segments();
+        let configs = self.shards.configs().await?;
+        let everywhere: Vec<u64> = configs.iter().map(|(id, _)| *id).collect();
+        let newest = newest(configs);
+        let version = newest.version();
+        let ConfigInForce { mut config, mut segments } = newest;
         let derived = derive(&mut config, &mut segments)?;
-        config.version = newest.version + 1;
+        config.version = version + 1;
         // Replicas decode and validate the command when applying it: never propose an invalid one.
         config.validate().map_err(|error| match error {
             ScoringError::InvalidConfig { violations } => ServerError::InvalidFields { violations },
             other => ServerError::ModelFit { reason: other.to_string() },
         })?;
         let command = ShardCommand::SetConfig { config: Box::new(config.clone()), segments };
-        let everywhere: Vec<usize> = (0..self.shards.len()).collect();
-        self.propose_to(&everywhere, &command).await?;
+        self.shards.propose_each(&everywhere, &command).await?;
         info!(version = config.version, "scoring config installed");
         Ok((config, derived))
     }
 
-    /// Proposes `command` to the shards at `positions` at once and waits for all of them;
-    /// the first failure is the error.
-    async fn propose_to(&self, positions: &[usize], command: &ShardCommand) -> Result<()> {
+    /// `as_of_ms` of a request: 0 = now, negative is invalid.
+    fn as_of(&self, as_of_ms: i64) -> Result<i64> {
+        match as_of_ms {
+            0 => Ok(self.clock.now_ms()),
+            t if t < 0 => Err(ServerError::InvalidArgument {
+                field: "as_of_ms".into(),
+                description: format!("must not be negative, got {t}"),
+            }),
+            t => Ok(t),
+        }
+    }
+}
+
+/// The config of the shard with the highest version (the default config if there is none).
+fn newest(configs: Vec<(u64, ConfigInForce)>) -> ConfigInForce {
+    configs.into_iter().map(|(_, config)| config).max_by_key(ConfigInForce::version).unwrap_or_default()
+}
+
+impl ConfigShards for LocalShards {
+    async fn configs(&self) -> Result<Vec<(u64, ConfigInForce)>> {
+        self.read_barriers(0..self.len()).await?;
+        Ok((0..self.len())
+            .map(|p| {
+                let reader = self.reader(p);
+                let scoring = reader.config();
+                (
+                    reader.shard().shard_id,
+                    ConfigInForce { config: scoring.config().clone(), segments: scoring.segments() },
+                )
+            })
+            .collect())
+    }
+
+    async fn history_counts(&self, as_of_ms: i64) -> Result<HistoryCounts> {
+        self.read_barriers(0..self.len()).await?;
+        let readers: Vec<_> = (0..self.len()).map(|p| self.reader(p).clone()).collect();
+        blocking(move || {
+            let mut counts = HistoryCounts::new();
+            for reader in &readers {
+                counts.merge(&reader.history_counts(as_of_ms)?);
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn rfm_sketch(&self, as_of_ms: i64) -> Result<RfmSketch> {
+        self.read_barriers(0..self.len()).await?;
+        let readers: Vec<_> = (0..self.len()).map(|p| self.reader(p).clone()).collect();
+        blocking(move || {
+            let mut sketch = RfmSketch::new();
+            for reader in &readers {
+                sketch.merge(&reader.rfm_sketch(as_of_ms)?);
+            }
+            Ok(sketch)
+        })
+        .await
+    }
+
+    async fn propose_each(&self, shard_ids: &[u64], command: &ShardCommand) -> Result<()> {
+        let positions: Vec<usize> =
+            (0..self.len()).filter(|&p| shard_ids.contains(&self.reader(p).shard().shard_id)).collect();
         let proposals: Vec<_> = positions
-            .iter()
-            .map(|&position| {
-                let (shards, command) = (self.shards.clone(), command.clone());
+            .into_iter()
+            .map(|position| {
+                let (shards, command) = (self.clone(), command.clone());
                 tokio::spawn(async move { shards.propose(position, command).await })
             })
             .collect();
@@ -283,24 +377,33 @@ impl ScoringAdmin {
         failure.map_or(Ok(()), Err)
     }
 
-    /// The config of the shard with the highest version.
-    fn newest(&self) -> Arc<Scoring> {
-        (0..self.shards.len())
-            .map(|p| self.shards.reader(p).config())
-            .max_by_key(|scoring| scoring.version)
-            .unwrap_or_default()
-    }
-
-    /// `as_of_ms` of a request: 0 = now, negative is invalid.
-    fn as_of(&self, as_of_ms: i64) -> Result<i64> {
-        match as_of_ms {
-            0 => Ok(self.clock.now_ms()),
-            t if t < 0 => Err(ServerError::InvalidArgument {
-                field: "as_of_ms".into(),
-                description: format!("must not be negative, got {t}"),
-            }),
-            t => Ok(t),
+    async fn settle(&self, now_ms: i64, max_customers: u32, max_rounds: usize) -> Result<()> {
+        let mut pending: Vec<usize> = (0..self.len()).collect();
+        for _ in 0..max_rounds {
+            let command = ShardCommand::Tick { now_ms, max_customers };
+            let ticks: Vec<_> = pending
+                .iter()
+                .map(|&position| {
+                    let (shards, command) = (self.clone(), command.clone());
+                    tokio::spawn(async move { (position, shards.propose(position, command).await) })
+                })
+                .collect();
+            let mut busy = Vec::new();
+            for tick in ticks {
+                let (position, output) = tick.await.map_err(|e| ServerError::Task(e.to_string()))?;
+                if let pulse_node::ApplyOutput::Tick { evaluated, .. } = output?
+                    && evaluated >= max_customers
+                {
+                    busy.push(position);
+                }
+            }
+            if busy.is_empty() {
+                return Ok(());
+            }
+            pending = busy;
         }
+        warn!(now_ms, shards = pending.len(), "time-driven changes still pending after the round bound");
+        Ok(())
     }
 }
 

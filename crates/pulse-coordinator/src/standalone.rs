@@ -35,7 +35,7 @@ use crate::error::{Result, ServerError};
 use crate::gateway::{ActivityGateway, AdminGateway, ClusterGateway};
 use crate::local_shards::LocalShards;
 use crate::metrics;
-use crate::scoring_admin::ScoringAdmin;
+use crate::scoring_admin::{ConfigShards, ScoringAdmin};
 
 /// The raft node id of a standalone server (every shard has this one voter).
 const NODE_ID: u64 = 1;
@@ -163,7 +163,6 @@ impl Standalone {
             ))
             .add_service(AdminServiceServer::new(AdminGateway::new(
                 self.clock.clone(),
-                self.shards.clone(),
                 self.admin.clone(),
                 self.tick_max_customers,
             )))
@@ -239,7 +238,7 @@ pub(crate) async fn tick_loop(
 /// Recomputes the RFM quintile edges from every shard every `interval` (the first time one
 /// interval after start) while any customer has a purchase. A failed refresh is logged and
 /// retried next time.
-async fn rfm_refresh_loop(admin: ScoringAdmin, interval: Duration) {
+pub(crate) async fn rfm_refresh_loop<S: ConfigShards>(admin: ScoringAdmin<S>, interval: Duration) {
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

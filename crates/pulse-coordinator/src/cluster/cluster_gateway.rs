@@ -174,7 +174,9 @@ impl ClusterServiceGateway {
                     )?
                 }
                 None => {
-                    return Err(Status::unavailable(format!("node {node_id} of shard {shard_id} is unknown")));
+                    return Err(Status::unavailable(format!(
+                        "node {node_id} of shard {shard_id} is unknown"
+                    )));
                 }
             };
             hashes.push(hash);

@@ -17,6 +17,8 @@
 //! - `router`: [`Router`] — the route table and the leader-finding retry loop.
 //! - `routing_gateway`: [`RoutingGateway`] — `ActivityService` split by shard and merged.
 //! - `cluster_gateway`: [`ClusterServiceGateway`] — `ClusterService`.
+//! - `shard_admin`: [`ShardAdminService`] (nodes) and [`ClusterShards`] — the scoring config,
+//!   model fits and RFM edges of every shard, administered through the shards' leaders.
 //! - `serve`: [`run_coordinator`], [`run_node`] — start, serve, stop.
 
 mod cluster_gateway;
@@ -26,6 +28,7 @@ mod node;
 mod router;
 mod routing_gateway;
 mod serve;
+mod shard_admin;
 
 pub use cluster_gateway::ClusterServiceGateway;
 pub use coordinator::{COORDINATOR_LEADER_HEADER, Coordinator, CoordinatorSettings};
@@ -36,6 +39,7 @@ pub use node::StorageNode;
 pub use router::{LEADER_HINT_HEADER, Router, SHARDS_HEADER, Target};
 pub use routing_gateway::{LocalReplicas, RoutingGateway};
 pub use serve::{run_coordinator, run_node};
+pub use shard_admin::{ClusterShards, ShardAdminService};
 
 /// The raft transport between cluster processes (gRPC streams, see pulse-node).
 pub type Transport = pulse_node::GrpcTransport;

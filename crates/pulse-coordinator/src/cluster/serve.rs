@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use pulse_proto::PUBLIC_FILE_DESCRIPTOR_SET;
 use pulse_proto::internal::v1::node_registry_server::NodeRegistryServer;
+use pulse_proto::internal::v1::shard_admin_server::ShardAdminServer;
 use pulse_proto::v1::activity_service_server::ActivityServiceServer;
+use pulse_proto::v1::admin_service_server::AdminServiceServer;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
 use pulse_proto::v1::cluster_service_server::ClusterServiceServer;
 use pulse_raft::{RaftConfig, RaftRuntime};
@@ -31,10 +33,15 @@ use super::metadata::{METADATA_GROUP_ID, MetadataStateMachine};
 use super::node::StorageNode;
 use super::router::Router;
 use super::routing_gateway::{LocalReplicas, RoutingGateway};
+use super::shard_admin::{ClusterShards, ShardAdminService};
 use super::{new_transport, raft_transport_server, set_peer_address};
+use crate::clock::Clock;
+use crate::config::ClockKind;
 use crate::config::ServerConfig;
 use crate::error::{Result, ServerError};
-use crate::standalone::{clock_of, prune_loop, tick_loop};
+use crate::gateway::AdminGateway;
+use crate::scoring_admin::ScoringAdmin;
+use crate::standalone::{prune_loop, rfm_refresh_loop, tick_loop};
 
 /// How often a coordinator refreshes its gateway's route table.
 const ROUTE_REFRESH: Duration = Duration::from_millis(200);
@@ -45,7 +52,7 @@ pub async fn run_coordinator(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    config.validate()?;
+    validate_cluster_config(&config)?;
     let advertised = config.advertised_address().to_owned();
     let peers = if config.peers.is_empty() { vec![advertised.clone()] } else { config.peers.clone() };
     let position = peers.iter().position(|peer| *peer == advertised).ok_or_else(|| ServerError::InvalidConfig {
@@ -79,16 +86,24 @@ pub async fn run_coordinator(
     let router = Arc::new(Router::new(None));
     let (stopping, stopped) = watch::channel(false);
     let refresh = tokio::spawn(refresh_routes(coordinator.clone(), router.clone(), peers, stopped.clone()));
-    let clock = clock_of(&config);
+    let clock = Clock::Wall;
     let timeout = Duration::from_millis(config.request_timeout_ms);
-    let activity = RoutingGateway::new(router.clone(), None, clock, timeout);
+    let admin =
+        ScoringAdmin::new(ClusterShards::new(router.clone(), advertised.clone(), timeout), clock.clone());
+    let rfm_refresh = tokio::spawn(leader_only(
+        coordinator.clone(),
+        rfm_refresh_loop(admin.clone(), Duration::from_millis(config.rfm_refresh_interval_ms)),
+    ));
+    let activity = RoutingGateway::new(router.clone(), None, clock.clone(), timeout);
     let cluster = ClusterServiceGateway::new(router, None, timeout);
-    let routes = public_routes(activity, cluster)
+    let routes = public_routes(activity, cluster, AdminGateway::new(clock, admin, config.tick_max_customers))
         .add_service(raft_transport_server(runtime.clone(), coordinator_id, stopped))
         .add_service(NodeRegistryServer::new(coordinator));
     let served = serve(listener, shutdown, stopping, routes).await;
-    refresh.abort();
-    let _ = refresh.await;
+    for task in [refresh, rfm_refresh] {
+        task.abort();
+        let _ = task.await;
+    }
     let stopped = tokio::task::spawn_blocking(move || runtime.shutdown())
         .await
         .map_err(|e| ServerError::Task(e.to_string()))?;
@@ -134,14 +149,14 @@ pub async fn run_node(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    config.validate()?;
+    validate_cluster_config(&config)?;
     if config.join.is_empty() {
         return Err(ServerError::InvalidConfig {
             field: "join",
             reason: "a node needs --join COORDINATOR[,COORDINATOR]".into(),
         });
     }
-    let clock = clock_of(&config);
+    let clock = Clock::Wall;
     let (stopping, stopped) = watch::channel(false);
     let node = StorageNode::start(&config, clock.clone(), stopped.clone()).await?;
     let node_id = node.node_id();
@@ -166,14 +181,17 @@ pub async fn run_node(
     let timeout = Duration::from_millis(config.request_timeout_ms);
     let local = LocalReplicas::new(shards, clock.clone(), config.transition_retention_ms)
         .with_shutdown(stopped.clone());
+    let admin = ScoringAdmin::new(
+        ClusterShards::new(node.router(), config.advertised_address().to_owned(), timeout),
+        clock.clone(),
+    );
+    let admin = AdminGateway::new(clock.clone(), admin, config.tick_max_customers);
     let activity = RoutingGateway::new(node.router(), Some(local), clock, timeout);
     let cluster = ClusterServiceGateway::new(node.router(), Some(node.runtime().clone()), timeout)
         .with_replicas(node.shards());
-    let routes = public_routes(activity, cluster).add_service(raft_transport_server(
-        node.runtime().clone(),
-        node_id,
-        stopped,
-    ));
+    let routes = public_routes(activity, cluster, admin)
+        .add_service(raft_transport_server(node.runtime().clone(), node_id, stopped))
+        .add_service(ShardAdminServer::new(ShardAdminService::new(node.shards())));
     let served = serve(listener, shutdown, stopping, routes).await;
     for task in [heartbeats, tick, prune] {
         task.abort();
@@ -220,6 +238,38 @@ async fn serve(
 }
 
 /// The public services of a cluster process.
-fn public_routes(activity: RoutingGateway, cluster: ClusterServiceGateway) -> Routes {
-    Routes::new(ActivityServiceServer::new(activity)).add_service(ClusterServiceServer::new(cluster))
+fn public_routes(
+    activity: RoutingGateway,
+    cluster: ClusterServiceGateway,
+    admin: AdminGateway<ClusterShards>,
+) -> Routes {
+    Routes::new(ActivityServiceServer::new(activity))
+        .add_service(ClusterServiceServer::new(cluster))
+        .add_service(AdminServiceServer::new(admin))
+}
+
+/// The checks of a cluster role on top of [`ServerConfig::validate`].
+fn validate_cluster_config(config: &ServerConfig) -> Result<()> {
+    config.validate()?;
+    if config.clock == ClockKind::Manual {
+        return Err(ServerError::InvalidConfig {
+            field: "clock",
+            reason: "the manual clock is for standalone servers; cluster processes run on the wall clock"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `work` while this coordinator leads the metadata group (checked every second), so
+/// periodic cluster-wide jobs run once, on the leader.
+async fn leader_only(coordinator: Coordinator, work: impl Future<Output = ()> + Send) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        if coordinator.is_leader().await {
+            break;
+        }
+    }
+    work.await;
 }

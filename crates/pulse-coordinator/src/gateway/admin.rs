@@ -1,78 +1,45 @@
 //! [`AdminGateway`]: `pulse.v1.AdminService` — the scoring config, custom segment definitions,
 //! model fits (through [`ScoringAdmin`]) and the manual clock.
 
-use pulse_node::ApplyOutput;
 use pulse_proto::v1;
 use pulse_proto::v1::admin_service_server::AdminService;
 use tonic::{Request, Response, Status};
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 use crate::clock::Clock;
-use crate::error::{Result, ServerError};
 use crate::local_shards::LocalShards;
-use crate::scoring_admin::ScoringAdmin;
+use crate::scoring_admin::{ConfigShards, ScoringAdmin};
 
 /// Most `Tick` rounds one `AdvanceClock` proposes before answering (each round re-evaluates up
 /// to `tick_max_customers` customers per shard).
 const MAX_SETTLE_ROUNDS: usize = 1_000;
 
-/// `pulse.v1.AdminService` of this process.
+/// `pulse.v1.AdminService` of this process, over the shards `S` administers (its own in
+/// standalone, the cluster's otherwise).
 #[derive(Debug, Clone)]
-pub struct AdminGateway {
+pub struct AdminGateway<S = LocalShards> {
     clock: Clock,
-    shards: LocalShards,
-    admin: ScoringAdmin,
+    admin: ScoringAdmin<S>,
     tick_max_customers: u32,
 }
 
-impl AdminGateway {
-    /// An admin service changing the config of `shards` through `admin` and moving `clock`
-    /// (when manual); `AdvanceClock` ticks with at most `tick_max_customers` per entry.
-    pub fn new(clock: Clock, shards: LocalShards, admin: ScoringAdmin, tick_max_customers: u32) -> Self {
-        Self { clock, shards, admin, tick_max_customers }
-    }
-
-    /// Proposes `Tick { now_ms }` to every shard, again to each shard whose tick used its whole
-    /// budget, until every shard has nothing left due at `now_ms` (or the round bound is hit).
-    async fn settle(&self, now_ms: i64) -> Result<()> {
-        let mut pending: Vec<usize> = (0..self.shards.len()).collect();
-        for _ in 0..MAX_SETTLE_ROUNDS {
-            let command = pulse_node::ShardCommand::Tick { now_ms, max_customers: self.tick_max_customers };
-            let ticks: Vec<_> = pending
-                .iter()
-                .map(|&position| {
-                    let (shards, command) = (self.shards.clone(), command.clone());
-                    tokio::spawn(async move { (position, shards.propose(position, command).await) })
-                })
-                .collect();
-            let mut busy = Vec::new();
-            for tick in ticks {
-                let (position, output) = tick.await.map_err(|e| ServerError::Task(e.to_string()))?;
-                if let ApplyOutput::Tick { evaluated, .. } = output?
-                    && evaluated >= self.tick_max_customers
-                {
-                    busy.push(position);
-                }
-            }
-            if busy.is_empty() {
-                return Ok(());
-            }
-            pending = busy;
-        }
-        warn!(now_ms, shards = pending.len(), "time-driven changes still pending after the round bound");
-        Ok(())
+impl<S: ConfigShards> AdminGateway<S> {
+    /// An admin service changing the config through `admin` and moving `clock` (when manual);
+    /// `AdvanceClock` ticks with at most `tick_max_customers` per entry.
+    pub fn new(clock: Clock, admin: ScoringAdmin<S>, tick_max_customers: u32) -> Self {
+        Self { clock, admin, tick_max_customers }
     }
 }
 
 #[tonic::async_trait]
-impl AdminService for AdminGateway {
+impl<S: ConfigShards> AdminService for AdminGateway<S> {
     #[instrument(skip_all)]
     async fn get_scoring_config(
         &self,
         _request: Request<v1::GetScoringConfigRequest>,
     ) -> Result<Response<v1::ScoringConfig>, Status> {
         let scoring = self.admin.current().await?;
-        Ok(Response::new(v1::ScoringConfig::from(scoring.config())))
+        Ok(Response::new(v1::ScoringConfig::from(&scoring.config)))
     }
 
     #[instrument(skip_all)]
@@ -108,7 +75,7 @@ impl AdminService for AdminGateway {
         _request: Request<v1::ListSegmentDefinitionsRequest>,
     ) -> Result<Response<v1::ListSegmentDefinitionsResponse>, Status> {
         let scoring = self.admin.current().await?;
-        let definitions = scoring.segments().into_iter().map(v1::SegmentDefinition::from).collect();
+        let definitions = scoring.segments.into_iter().map(v1::SegmentDefinition::from).collect();
         Ok(Response::new(v1::ListSegmentDefinitionsResponse { definitions }))
     }
 
@@ -140,7 +107,7 @@ impl AdminService for AdminGateway {
         request: Request<v1::AdvanceClockRequest>,
     ) -> Result<Response<v1::AdvanceClockResponse>, Status> {
         let now_ms = self.clock.advance(request.into_inner().now_ms)?;
-        self.settle(now_ms).await?;
+        self.admin.shards().settle(now_ms, self.tick_max_customers, MAX_SETTLE_ROUNDS).await?;
         info!(now_ms, "manual clock advanced");
         Ok(Response::new(v1::AdvanceClockResponse { now_ms }))
     }

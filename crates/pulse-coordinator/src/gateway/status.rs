@@ -77,6 +77,7 @@ impl From<ServerError> for Status {
             }
             ServerError::Ingest(IngestError::ProposalFailed { .. } | IngestError::ShuttingDown { .. })
             | ServerError::Propose(_) => Status::unavailable(message),
+            ServerError::Remote(status) => status,
             other => {
                 error!(error = %other, "request failed");
                 Status::internal(message)

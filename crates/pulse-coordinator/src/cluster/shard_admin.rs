@@ -1,0 +1,260 @@
+//! Scoring administration across a cluster.
+//!
+//! - [`ShardAdminService`] (storage nodes): `pulse.internal.v1.ShardAdmin` over the local
+//!   replicas — a shard's config, its model inputs, and proposals of `SetConfig` / `Tick`, on
+//!   the shard's leader (others answer UNAVAILABLE with a leader hint).
+//! - [`ClusterShards`]: [`ConfigShards`] for a [`ScoringAdmin`](crate::ScoringAdmin) that
+//!   administers every shard of the cluster through those calls, each routed to the shard's
+//!   leader by the [`Router`] and retried until the request deadline.
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use pulse_node::{ApplyOutput, ShardCommand};
+use pulse_proto::internal::v1::shard_admin_client::ShardAdminClient;
+use pulse_proto::internal::v1::shard_admin_server::ShardAdmin;
+use pulse_proto::internal::v1::{
+    HistoryCountsRequest, HistoryCountsResponse, ProposeRequest, ProposeResponse, PurchaseHistoryCount,
+    ReadConfigRequest, RfmSketchRequest, RfmSketchResponse, SetConfigCommand,
+};
+use pulse_proto::v1;
+use pulse_scoring::{HistoryCounts, PurchaseHistory, RfmSketch, ScoringConfig, SegmentDefinition};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tonic::{Request, Response, Status};
+
+use super::router::{Router, Target};
+use crate::error::{Result, ServerError};
+use crate::local_shards::LocalShards;
+use crate::scoring_admin::{ConfigInForce, ConfigShards};
+
+/// `pulse.internal.v1.ShardAdmin` over the replicas of a storage node.
+#[derive(Clone, Debug)]
+pub struct ShardAdminService {
+    shards: Arc<RwLock<LocalShards>>,
+}
+
+impl ShardAdminService {
+    /// The service over the node's replicas.
+    pub fn new(shards: Arc<RwLock<LocalShards>>) -> Self {
+        Self { shards }
+    }
+
+    /// The local replica of `shard_id`, once it confirmed it leads and caught up (read barrier).
+    async fn leader(&self, shard_id: u64) -> Result<LocalShards, Status> {
+        let all = self.shards.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let replica = all
+            .restricted_to(&[shard_id])
+            .map_err(|_| Status::unavailable(format!("shard {shard_id} has no replica on this node")))?;
+        replica.read_barrier(0).await?;
+        Ok(replica)
+    }
+}
+
+/// Runs blocking reads off the async runtime.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T, Status> {
+    Ok(tokio::task::spawn_blocking(work).await.map_err(|e| Status::internal(e.to_string()))??)
+}
+
+#[tonic::async_trait]
+impl ShardAdmin for ShardAdminService {
+    async fn read_config(
+        &self,
+        request: Request<ReadConfigRequest>,
+    ) -> Result<Response<SetConfigCommand>, Status> {
+        let replica = self.leader(request.into_inner().shard_id).await?;
+        let scoring = replica.reader(0).config();
+        Ok(Response::new(SetConfigCommand {
+            config: Some(v1::ScoringConfig::from(scoring.config())),
+            segments: scoring.segments().into_iter().map(v1::SegmentDefinition::from).collect(),
+        }))
+    }
+
+    async fn history_counts(
+        &self,
+        request: Request<HistoryCountsRequest>,
+    ) -> Result<Response<HistoryCountsResponse>, Status> {
+        let request = request.into_inner();
+        let reader = self.leader(request.shard_id).await?.reader(0).clone();
+        let counts = blocking(move || Ok(reader.history_counts(request.as_of_ms)?)).await?;
+        let histories = counts
+            .iter()
+            .map(|(history, customers)| PurchaseHistoryCount {
+                x: history.x,
+                t_x: history.t_x,
+                t: history.t,
+                customers,
+            })
+            .collect();
+        Ok(Response::new(HistoryCountsResponse { histories }))
+    }
+
+    async fn rfm_sketch(
+        &self,
+        request: Request<RfmSketchRequest>,
+    ) -> Result<Response<RfmSketchResponse>, Status> {
+        let request = request.into_inner();
+        let reader = self.leader(request.shard_id).await?.reader(0).clone();
+        let sketch = blocking(move || Ok(reader.rfm_sketch(request.as_of_ms)?)).await?;
+        Ok(Response::new(RfmSketchResponse { sketch: sketch.encode() }))
+    }
+
+    async fn propose(&self, request: Request<ProposeRequest>) -> Result<Response<ProposeResponse>, Status> {
+        let request = request.into_inner();
+        let command = ShardCommand::decode(&request.command)
+            .map_err(|e| Status::invalid_argument(format!("command: {e}")))?;
+        if !matches!(command, ShardCommand::SetConfig { .. } | ShardCommand::Tick { .. }) {
+            return Err(Status::invalid_argument(
+                "command: only SetConfig and Tick are proposed through ShardAdmin",
+            ));
+        }
+        let all = self.shards.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let replica = all.restricted_to(&[request.shard_id]).map_err(|_| {
+            Status::unavailable(format!("shard {} has no replica on this node", request.shard_id))
+        })?;
+        let output = replica.propose(0, command).await?;
+        let tick_evaluated = match output {
+            ApplyOutput::Tick { evaluated, .. } => evaluated,
+            _ => 0,
+        };
+        Ok(Response::new(ProposeResponse { tick_evaluated }))
+    }
+}
+
+/// Every shard of the cluster, administered through the shards' leaders.
+#[derive(Clone, Debug)]
+pub struct ClusterShards {
+    router: Arc<Router>,
+    /// This process's address: its own ShardAdmin is called through it like any other's.
+    self_address: String,
+    request_timeout: Duration,
+}
+
+impl ClusterShards {
+    /// The cluster's shards as `router` knows them, from the process at `self_address`; each
+    /// call gets `request_timeout`.
+    pub fn new(router: Arc<Router>, self_address: String, request_timeout: Duration) -> Self {
+        Self { router, self_address, request_timeout }
+    }
+
+    fn shard_ids(&self) -> Result<Vec<u64>> {
+        let ids: Vec<u64> = self.router.shards().iter().map(|s| s.shard_id).collect();
+        if ids.is_empty() {
+            return Err(ServerError::Coordinator("the cluster has no shards yet".into()));
+        }
+        Ok(ids)
+    }
+
+    /// Calls `call` on the leader of every shard of `shard_ids` concurrently; the answers in
+    /// `shard_ids` order, or the first failure.
+    async fn on_leaders<T, F, Fut>(&self, shard_ids: &[u64], call: F) -> Result<Vec<T>>
+    where
+        T: Send + 'static,
+        F: Fn(ShardAdminClient<tonic::transport::Channel>, u64) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, Status>> + Send,
+    {
+        let deadline = Instant::now() + self.request_timeout;
+        let mut calls = JoinSet::new();
+        for (position, &shard_id) in shard_ids.iter().enumerate() {
+            let router = self.router.clone();
+            let call = call.clone();
+            let own = router.channel(&self.self_address);
+            calls.spawn(async move {
+                let answer = router
+                    .call_leader(shard_id, deadline, |target| {
+                        let call = call.clone();
+                        // A storage node reaches its own ShardAdmin through its address too: a
+                        // rare admin path, not worth a second in-process route.
+                        let channel = match target {
+                            Target::Local => own.clone(),
+                            Target::Remote(channel) => channel,
+                        };
+                        async move { call(ShardAdminClient::new(channel), shard_id).await }
+                    })
+                    .await;
+                (position, answer)
+            });
+        }
+        let mut answers = Vec::with_capacity(shard_ids.len());
+        while let Some(joined) = calls.join_next().await {
+            let (position, answer) = joined.map_err(|e| ServerError::Task(e.to_string()))?;
+            answers.push((position, answer.map_err(ServerError::Remote)?));
+        }
+        answers.sort_by_key(|(position, _)| *position);
+        Ok(answers.into_iter().map(|(_, answer)| answer).collect())
+    }
+}
+
+impl ConfigShards for ClusterShards {
+    async fn configs(&self) -> Result<Vec<(u64, ConfigInForce)>> {
+        let shard_ids = self.shard_ids()?;
+        let answers = self
+            .on_leaders(&shard_ids, |mut client, shard_id| async move {
+                Ok(client.read_config(ReadConfigRequest { shard_id }).await?.into_inner())
+            })
+            .await?;
+        shard_ids
+            .into_iter()
+            .zip(answers)
+            .map(|(shard_id, wire)| {
+                let config = match wire.config {
+                    Some(config) => ScoringConfig::try_from(config)
+                        .map_err(|e| ServerError::Coordinator(format!("shard {shard_id} config: {e}")))?,
+                    None => ScoringConfig::default(),
+                };
+                let segments = wire.segments.into_iter().map(SegmentDefinition::from).collect();
+                Ok((shard_id, ConfigInForce { config, segments }))
+            })
+            .collect()
+    }
+
+    async fn history_counts(&self, as_of_ms: i64) -> Result<HistoryCounts> {
+        let shard_ids = self.shard_ids()?;
+        let answers = self
+            .on_leaders(&shard_ids, move |mut client, shard_id| async move {
+                Ok(client.history_counts(HistoryCountsRequest { shard_id, as_of_ms }).await?.into_inner())
+            })
+            .await?;
+        let mut counts = HistoryCounts::new();
+        for answer in answers {
+            for history in answer.histories {
+                counts
+                    .add(PurchaseHistory { x: history.x, t_x: history.t_x, t: history.t }, history.customers);
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn rfm_sketch(&self, as_of_ms: i64) -> Result<RfmSketch> {
+        let shard_ids = self.shard_ids()?;
+        let answers = self
+            .on_leaders(&shard_ids, move |mut client, shard_id| async move {
+                Ok(client.rfm_sketch(RfmSketchRequest { shard_id, as_of_ms }).await?.into_inner())
+            })
+            .await?;
+        let mut sketch = RfmSketch::new();
+        for answer in answers {
+            let part = RfmSketch::decode(&answer.sketch)
+                .map_err(|e| ServerError::Coordinator(format!("undecodable rfm sketch: {e}")))?;
+            sketch.merge(&part);
+        }
+        Ok(sketch)
+    }
+
+    async fn propose_each(&self, shard_ids: &[u64], command: &ShardCommand) -> Result<()> {
+        let command = Arc::new(command.encode());
+        self.on_leaders(shard_ids, move |mut client, shard_id| {
+            let command = command.clone();
+            async move {
+                client.propose(ProposeRequest { shard_id, command: command.to_vec() }).await?;
+                Ok(())
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn settle(&self, _now_ms: i64, _max_customers: u32, _max_rounds: usize) -> Result<()> {
+        Err(ServerError::ClockIsWall)
+    }
+}
