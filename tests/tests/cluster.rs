@@ -27,6 +27,7 @@ use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::admin_service_client::AdminServiceClient;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
 use pulse_tests::process::{PulsedProcess, free_address};
+use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
 /// Storage nodes.
@@ -140,11 +141,17 @@ async fn wait_for_state(channel: &Channel, ready: impl Fn(&v1::ClusterState) -> 
 
 fn purchase(client: usize, batch: usize, index: usize, base_ms: i64) -> v1::Event {
     let sequence = (batch * BATCH_EVENTS + index) as i64;
+    let customer = (client * 7 + batch * 5 + index) % CUSTOMERS;
+    // Purchase days differ per customer: every third customer stopped buying after its first
+    // ten days (of sixty), the others buy every 1 to 5 days until yesterday, so the purchase
+    // histories show both repeat buying and dropout and the lifetime fit is identifiable.
+    let spread = 1 + (customer % 5) as i64;
+    let active_days = if customer.is_multiple_of(3) { 10 } else { 59 };
+    let day = (sequence * spread) % active_days;
     v1::Event {
-        customer_id: format!("cluster-{:02}", (client * 7 + batch * 5 + index) % CUSTOMERS),
+        customer_id: format!("cluster-{customer:02}"),
         event_id: format!("c{client}-b{batch}-e{index}"),
-        // Spread over 50 days, so customers have repeat purchase days (the lifetime fit needs them).
-        timestamp_ms: base_ms + (sequence % 50) * 86_400_000 + sequence,
+        timestamp_ms: base_ms + day * 86_400_000 + sequence,
         kind: v1::EventKind::Purchase as i32,
         category: "books".into(),
         amount: (1 + sequence % 5) as f64,
@@ -235,8 +242,83 @@ async fn check_consistency(channel: &Channel) {
     assert!(answer.consistent, "replicas differ: {:?}", answer.shards);
 }
 
-/// A custom segment defined through one node shows on another; a lifetime fit through the
-/// coordinator sees every customer and installs a new config version everywhere.
+/// Transitions of a watch, as they arrive.
+type Watched = Arc<std::sync::Mutex<Vec<v1::Transition>>>;
+
+/// Opens a watch of every transition on `channel` and collects them in the background.
+async fn watch_everything(channel: Channel) -> Watched {
+    let mut client = ActivityServiceClient::new(channel);
+    let request = v1::WatchTransitionsRequest { dimensions: vec![], segments: vec![], resume_token: vec![] };
+    let mut stream = client.watch_transitions(request).await.unwrap().into_inner();
+    let watched = Watched::default();
+    let sink = watched.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(transition)) = stream.next().await {
+            sink.lock().unwrap().push(transition);
+        }
+    });
+    watched
+}
+
+fn key(t: &v1::Transition) -> (String, i32, String, String, i64, String) {
+    (t.customer_id.clone(), t.dimension, t.from.clone(), t.to.clone(), t.at_ms, t.cause.clone())
+}
+
+/// Waits until every customer's first activity segment transition (from no segment) arrived,
+/// checks each arrived once and nothing arrived twice; the transitions so far.
+async fn wait_new_customers(watched: &Watched) -> Vec<v1::Transition> {
+    let started = Instant::now();
+    let activity = v1::Dimension::ActivitySegment as i32;
+    loop {
+        let seen = watched.lock().unwrap().clone();
+        let new: Vec<&v1::Transition> =
+            seen.iter().filter(|t| t.dimension == activity && t.from.is_empty()).collect();
+        if new.len() >= CUSTOMERS {
+            let customers: std::collections::BTreeSet<&str> =
+                new.iter().map(|t| t.customer_id.as_str()).collect();
+            assert_eq!(
+                (new.len(), customers.len()),
+                (CUSTOMERS, CUSTOMERS),
+                "each customer entered an activity segment exactly once"
+            );
+            let keys: std::collections::BTreeSet<_> = seen.iter().map(key).collect();
+            assert_eq!(keys.len(), seen.len(), "no transition delivered twice");
+            return seen;
+        }
+        assert!(
+            started.elapsed() < CLUSTER_WAIT,
+            "only {} of {CUSTOMERS} customers entered a segment after {CLUSTER_WAIT:?}",
+            new.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Resumes from the token of a transition in the middle of `originals` through `gateway`:
+/// everything after it arrives, nothing up to it.
+async fn check_resume(gateway: &str, originals: &[v1::Transition]) {
+    let middle = originals.len() / 2;
+    let request = v1::WatchTransitionsRequest {
+        dimensions: vec![],
+        segments: vec![],
+        resume_token: originals[middle].resume_token.clone(),
+    };
+    let mut client = ActivityServiceClient::new(connect(gateway).await);
+    let mut stream = client.watch_transitions(request).await.unwrap().into_inner();
+    let before: std::collections::BTreeSet<_> = originals[..=middle].iter().map(key).collect();
+    let mut missing: std::collections::BTreeSet<_> = originals[middle + 1..].iter().map(key).collect();
+    let started = Instant::now();
+    while !missing.is_empty() {
+        let left = CLUSTER_WAIT.saturating_sub(started.elapsed());
+        let next =
+            tokio::time::timeout(left, stream.next()).await.expect("resumed watch stalled").unwrap().unwrap();
+        assert!(!before.contains(&key(&next)), "resumed watch repeated {next:?}");
+        missing.remove(&key(&next));
+    }
+}
+
+/// A custom segment defined through one node shows on another; an RFM edge refresh through the
+/// coordinator merges every shard's customers and installs a new config version everywhere.
 async fn administer(cluster: &Cluster) {
     let mut admin = AdminServiceClient::new(connect(&cluster.nodes[0].address).await);
     let definition = v1::SegmentDefinition {
@@ -256,15 +338,11 @@ async fn administer(cluster: &Cluster) {
     let mut coordinator = AdminServiceClient::new(connect(&cluster.coordinator.address).await);
     let before =
         coordinator.get_scoring_config(v1::GetScoringConfigRequest {}).await.unwrap().into_inner().version;
-    let model = coordinator
-        .fit_lifetime_model(v1::FitLifetimeModelRequest { as_of_ms: 0, modified: false })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(model.customers, CUSTOMERS as u64, "the fit saw every shard's customers");
+    let edges = coordinator.refresh_rfm_edges(v1::RefreshRfmEdgesRequest {}).await.unwrap().into_inner();
+    assert_eq!(edges.customers, CUSTOMERS as u64, "the edges come from every shard's customers");
     let after = elsewhere.get_scoring_config(v1::GetScoringConfigRequest {}).await.unwrap().into_inner();
     assert_eq!(after.version, before + 1);
-    assert!(after.lifetime.is_some(), "the fitted model is installed");
+    assert!(after.rfm_edges.is_some(), "the refreshed edges are installed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -282,6 +360,7 @@ async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
     let base_ms = now_ms - 60 * 86_400_000;
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let watched = watch_everything(connect(&cluster.coordinator.address).await).await;
     let mut clients = Vec::new();
     for (client_number, gateway) in gateways.iter().enumerate() {
         let channel = connect(gateway).await;
@@ -341,6 +420,12 @@ async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
         assert_eq!(applied_count, count, "{customer}: every event applied exactly once");
         assert!((applied_amount - amount).abs() < 1e-6, "{customer}: spend {applied_amount} != {amount}");
     }
+
+    // The watch opened before the load went on across the kill: every customer's first
+    // purchase put it in an activity segment, exactly once. Resuming from a token through another gateway sends
+    // exactly what came after it.
+    let originals = wait_new_customers(&watched).await;
+    check_resume(&cluster.nodes[other].address, &originals).await;
 
     // 5. Model administration through the gateways, then every replica equal.
     administer(&cluster).await;

@@ -16,12 +16,15 @@
 //! - `node`: [`StorageNode`] — identity, registration, heartbeats, hosting replicas.
 //! - `router`: [`Router`] — the route table and the leader-finding retry loop.
 //! - `routing_gateway`: [`RoutingGateway`] — `ActivityService` split by shard and merged.
+//! - `cluster_watch`: `WatchTransitions` as one watch per shard on its leader, merged, re-opened
+//!   from the shard's cursor when a leader changes.
 //! - `cluster_gateway`: [`ClusterServiceGateway`] — `ClusterService`.
 //! - `shard_admin`: [`ShardAdminService`] (nodes) and [`ClusterShards`] — the scoring config,
 //!   model fits and RFM edges of every shard, administered through the shards' leaders.
 //! - `serve`: [`run_coordinator`], [`run_node`] — start, serve, stop.
 
 mod cluster_gateway;
+mod cluster_watch;
 mod coordinator;
 mod metadata;
 mod node;

@@ -47,18 +47,41 @@ pub struct Router {
     self_node: Option<u64>,
     routes: RwLock<Arc<v1::ClusterState>>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// Bumped by every table update (see [`Router::wait_for_shards`]).
+    updates: tokio::sync::watch::Sender<u64>,
 }
 
 impl Router {
     /// A router with an empty table; `self_node` is this process's node id, if a storage node.
     pub fn new(self_node: Option<u64>) -> Self {
-        Self { self_node, routes: RwLock::default(), channels: Mutex::default() }
+        Self {
+            self_node,
+            routes: RwLock::default(),
+            channels: Mutex::default(),
+            updates: tokio::sync::watch::channel(0).0,
+        }
     }
 
     /// Replaces the table (shards must be ordered by `start_hash`).
     pub fn update(&self, mut state: v1::ClusterState) {
         state.shards.sort_by_key(|shard| shard.start_hash);
         *self.routes.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(state);
+        self.updates.send_modify(|version| *version += 1);
+    }
+
+    /// Waits until the table has shards (a process that just started has not heard from the
+    /// coordinator yet) or `deadline` passes; whether it has.
+    pub async fn wait_for_shards(&self, deadline: Instant) -> bool {
+        let mut updates = self.updates.subscribe();
+        loop {
+            if !self.state().shards.is_empty() {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, updates.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return !self.state().shards.is_empty(),
+            }
+        }
     }
 
     /// The current table.
@@ -185,7 +208,7 @@ impl Router {
 }
 
 /// Whether another replica (or a later attempt) may answer what `status` refused.
-fn retryable(status: &Status) -> bool {
+pub(crate) fn retryable(status: &Status) -> bool {
     matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled)
 }
 

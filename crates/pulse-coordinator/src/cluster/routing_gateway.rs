@@ -25,8 +25,9 @@ use tokio::time::Instant;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::{instrument, warn};
+use tracing::instrument;
 
+use super::cluster_watch::{WatchSources, merged_watch};
 use super::router::{Router, Target, forwarded_request, forwarded_shards};
 use crate::clock::Clock;
 use crate::error::ServerError;
@@ -67,7 +68,7 @@ impl LocalReplicas {
 
     /// The in-process gateway over the replicas of `shard_ids`; `UNAVAILABLE` (so the caller
     /// retries elsewhere) if one is not hosted here.
-    fn gateway(&self, shard_ids: &[u64]) -> Result<ActivityGateway, Status> {
+    pub(crate) fn gateway(&self, shard_ids: &[u64]) -> Result<ActivityGateway, Status> {
         let shards = self.all().restricted_to(shard_ids).map_err(|shard_id| {
             Status::unavailable(format!("shard {shard_id} has no replica on this node (yet)"))
         })?;
@@ -84,6 +85,8 @@ pub struct RoutingGateway {
     local: Option<LocalReplicas>,
     clock: Clock,
     request_timeout: Duration,
+    /// Becomes `true` when the process shuts down: open watches end then.
+    shutdown: watch::Receiver<bool>,
 }
 
 /// Calls RPC `$method` with `$message` on the leader of shard `$shard_id` (in-process or
@@ -123,7 +126,7 @@ macro_rules! on_leader {
 macro_rules! on_every_leader {
     ($gateway:expr, $message:expr, $method:ident) => {{
         let gateway: &RoutingGateway = $gateway;
-        let shard_ids = gateway.shard_ids()?;
+        let shard_ids = gateway.shard_ids().await?;
         let deadline = gateway.deadline();
         let message = $message;
         let mut calls = JoinSet::new();
@@ -152,23 +155,33 @@ impl RoutingGateway {
         clock: Clock,
         request_timeout: Duration,
     ) -> Self {
-        Self { router, local, clock, request_timeout }
+        Self { router, local, clock, request_timeout, shutdown: watch::channel(false).1 }
+    }
+
+    /// The same gateway ending its open watches once `shutdown` becomes `true`.
+    pub fn with_shutdown(mut self, shutdown: watch::Receiver<bool>) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 
     fn deadline(&self) -> Instant {
         Instant::now() + self.request_timeout
     }
 
-    /// Every shard id, in hash order; `UNAVAILABLE` while the cluster has none.
-    fn shard_ids(&self) -> Result<Vec<u64>, Status> {
-        let shards = self.router.shards();
-        if shards.is_empty() {
+    /// Every shard id, in hash order; `UNAVAILABLE` while the cluster has none (after waiting
+    /// for the route table until the request deadline).
+    async fn shard_ids(&self) -> Result<Vec<u64>, Status> {
+        if !self.router.wait_for_shards(self.deadline()).await {
             return Err(no_shards());
         }
-        Ok(shards.iter().map(|s| s.shard_id).collect())
+        Ok(self.router.shards().iter().map(|s| s.shard_id).collect())
     }
 
-    fn shard_of(&self, customer_id: &str) -> Result<u64, Status> {
+    /// The shard of `customer_id` (after waiting for the route table like [`Self::shard_ids`]).
+    async fn shard_of(&self, customer_id: &str) -> Result<u64, Status> {
+        if !self.router.wait_for_shards(self.deadline()).await {
+            return Err(no_shards());
+        }
         self.router.shard_of(customer_id).map(|s| s.shard_id).ok_or_else(no_shards)
     }
 
@@ -202,7 +215,10 @@ impl RoutingGateway {
             .map_err(|e| Status::from(ServerError::Ingest(e)))?;
         let mut by_shard: BTreeMap<u64, Vec<v1::Event>> = BTreeMap::new();
         for event in events {
-            by_shard.entry(self.shard_of(&event.customer_id)?).or_default().push(v1::Event::from(event));
+            by_shard
+                .entry(self.shard_of(&event.customer_id).await?)
+                .or_default()
+                .push(v1::Event::from(event));
         }
         let deadline = self.deadline();
         let mut parts = JoinSet::new();
@@ -241,7 +257,7 @@ impl RoutingGateway {
         let mut seen = HashSet::new();
         for customer_id in &request.customer_ids {
             if seen.insert(customer_id.as_str()) {
-                by_shard.entry(self.shard_of(customer_id)?).or_default().push(customer_id.clone());
+                by_shard.entry(self.shard_of(customer_id).await?).or_default().push(customer_id.clone());
             }
         }
         let deadline = self.deadline();
@@ -291,7 +307,7 @@ impl RoutingGateway {
         request: v1::ListSegmentMembersRequest,
         out: mpsc::Sender<Result<v1::SegmentMember, Status>>,
     ) {
-        let shard_ids = match self.shard_ids() {
+        let shard_ids = match self.shard_ids().await {
             Ok(ids) => ids,
             Err(status) => {
                 let _ = out.send(Err(status)).await;
@@ -545,7 +561,7 @@ impl ActivityService for RoutingGateway {
             return Err(invalid("customer_id", "must not be empty".into()));
         }
         message.as_of_ms = self.as_of(message.as_of_ms);
-        let shard_id = self.shard_of(&message.customer_id)?;
+        let shard_id = self.shard_of(&message.customer_id).await?;
         if message.consistency == v1::Consistency::Stale as i32 && self.hosts(shard_id) {
             let scoped = self.local.as_ref().expect("hosts() checked").gateway(&[shard_id])?;
             return scoped.get_activity(Request::new(message)).await;
@@ -646,10 +662,17 @@ impl ActivityService for RoutingGateway {
         if let Some(local) = self.forwarded(&request)? {
             return local.watch_transitions(request).await;
         }
-        warn!("WatchTransitions across a cluster is not served yet");
-        Err(Status::unimplemented(
-            "WatchTransitions through a cluster gateway is not served yet; watch a standalone server",
-        ))
+        let sources = WatchSources {
+            router: self.router.clone(),
+            local: self.local.clone(),
+            open_timeout: self.request_timeout,
+        };
+        let (out, transitions) = mpsc::channel(STREAM_BUFFER);
+        let (ready, started) = tokio::sync::oneshot::channel();
+        tokio::spawn(merged_watch(sources, request.into_inner(), self.shutdown.clone(), out, ready));
+        // Answer once every shard's stream is positioned: the watch covers what follows.
+        started.await.map_err(|_| Status::unavailable("the watch ended before it started"))??;
+        Ok(Response::new(ReceiverStream::new(transitions)))
     }
 
     #[instrument(skip_all, fields(customer_id = %request.get_ref().customer_id))]
@@ -664,7 +687,7 @@ impl ActivityService for RoutingGateway {
         if message.customer_id.is_empty() {
             return Err(invalid("customer_id", "must not be empty".into()));
         }
-        let shard_id = self.shard_of(&message.customer_id)?;
+        let shard_id = self.shard_of(&message.customer_id).await?;
         on_leader!(self, shard_id, self.deadline(), message, delete_customer).map(Response::new)
     }
 }

@@ -94,7 +94,8 @@ pub async fn run_coordinator(
         coordinator.clone(),
         rfm_refresh_loop(admin.clone(), Duration::from_millis(config.rfm_refresh_interval_ms)),
     ));
-    let activity = RoutingGateway::new(router.clone(), None, clock.clone(), timeout);
+    let activity =
+        RoutingGateway::new(router.clone(), None, clock.clone(), timeout).with_shutdown(stopped.clone());
     let cluster = ClusterServiceGateway::new(router, None, timeout);
     let routes = public_routes(activity, cluster, AdminGateway::new(clock, admin, config.tick_max_customers))
         .add_service(raft_transport_server(runtime.clone(), coordinator_id, stopped))
@@ -186,7 +187,8 @@ pub async fn run_node(
         clock.clone(),
     );
     let admin = AdminGateway::new(clock.clone(), admin, config.tick_max_customers);
-    let activity = RoutingGateway::new(node.router(), Some(local), clock, timeout);
+    let activity =
+        RoutingGateway::new(node.router(), Some(local), clock, timeout).with_shutdown(stopped.clone());
     let cluster = ClusterServiceGateway::new(node.router(), Some(node.runtime().clone()), timeout)
         .with_replicas(node.shards());
     let routes = public_routes(activity, cluster, admin)

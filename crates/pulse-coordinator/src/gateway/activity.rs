@@ -16,7 +16,7 @@ use tracing::instrument;
 
 use super::collective::Collective;
 use super::segment_listing::Listing;
-use super::watch::Watch;
+use super::watch::{WATCH_START_HEADER, Watch};
 use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::error::{Result, ServerError};
@@ -295,9 +295,14 @@ impl ActivityService for ActivityGateway {
     ) -> Result<Response<Self::WatchTransitionsStream>, Status> {
         self.shards.read_barriers(0..self.shards.len()).await.map_err(Status::from)?;
         let watch = Watch::start(request.into_inner(), &self.shards).await?;
+        let start: String = watch.start_token().iter().map(|b| format!("{b:02x}")).collect();
         let (out, transitions) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(watch.stream(self.shards.clone(), self.shutdown.clone(), out));
-        Ok(Response::new(ReceiverStream::new(transitions)))
+        let mut response = Response::new(ReceiverStream::new(transitions));
+        response
+            .metadata_mut()
+            .insert(WATCH_START_HEADER, start.parse().expect("hex digits are valid metadata"));
+        Ok(response)
     }
 
     #[instrument(skip_all, fields(customer_id = %request.get_ref().customer_id))]

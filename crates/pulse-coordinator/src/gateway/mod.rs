@@ -24,3 +24,6 @@ pub use admin::AdminGateway;
 pub use cluster::ClusterGateway;
 pub(crate) use collective::DEFAULT_TOP_LIMIT;
 pub(crate) use segment_listing::segment_page_token;
+pub(crate) use watch::{
+    WATCH_START_HEADER, decode_token as decode_watch_token, encode_token as encode_watch_token,
+};

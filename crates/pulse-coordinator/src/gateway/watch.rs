@@ -49,8 +49,13 @@ fn bad_token(description: impl Into<String>) -> ServerError {
     ServerError::InvalidArgument { field: "resume_token".into(), description: description.into() }
 }
 
+/// Response metadata of `WatchTransitions`: the resume token of the watch's starting point
+/// (hex), so a caller can resume from there even before the first transition arrives (a
+/// cluster gateway re-opening a shard's stream on a new leader does).
+pub(crate) const WATCH_START_HEADER: &str = "x-pulse-watch-start";
+
 /// The resume token of a cursor vector.
-fn encode_token(cursors: &[(u64, Cursor)]) -> Vec<u8> {
+pub(crate) fn encode_token(cursors: &[(u64, Cursor)]) -> Vec<u8> {
     let mut sorted: Vec<&(u64, Cursor)> = cursors.iter().collect();
     sorted.sort_by_key(|(shard_id, _)| *shard_id);
     let mut token = Vec::with_capacity(1 + CURSOR_BYTES * sorted.len());
@@ -65,7 +70,7 @@ fn encode_token(cursors: &[(u64, Cursor)]) -> Vec<u8> {
 }
 
 /// The cursors of a token by shard id; `None` when malformed.
-fn decode_token(token: &[u8]) -> Option<BTreeMap<u64, (u64, u32)>> {
+pub(crate) fn decode_token(token: &[u8]) -> Option<BTreeMap<u64, (u64, u32)>> {
     let (&version, body) = token.split_first()?;
     if version != TOKEN_VERSION || !body.len().is_multiple_of(CURSOR_BYTES) {
         return None;
@@ -147,6 +152,11 @@ impl Watch {
         .await
         .map_err(|e| ServerError::Task(e.to_string()))??;
         Ok(Self { dimensions, segments, cursors })
+    }
+
+    /// The resume token of where this watch starts.
+    pub(crate) fn start_token(&self) -> Vec<u8> {
+        encode_token(&self.cursors)
     }
 
     fn wants(&self, transition: &v1::Transition) -> bool {
