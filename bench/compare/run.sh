@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark (`make compare`): single-node Pulse (fsync on) against what users would
-# pick instead — a 3-member etcd cluster and a Redis server from Debian packages — on loopback,
-# on this machine, in the same run. Prints one table and writes it to $OUT (default
+# Side-by-side benchmark (`make compare`): single-node Pulse and a 3-node Pulse cluster
+# (replication factor 3; fsync on) against what users would pick instead — a 3-member etcd
+# cluster and a Redis server from Debian packages — on loopback, on this machine, in the same run. Prints one table and writes it to $OUT (default
 # bench/compare/results.md). Everything it starts, it stops (trap on exit).
 #
 # Knobs (environment): DURATION (pulse-loadgen measured time, default 30s), WARMUP (5s),
@@ -21,7 +21,9 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 WORK=$(mktemp -d /tmp/pulse-compare.XXXXXX)
 PIDS=()
+CLUSTER_UP=
 cleanup() {
+  if [[ -n $CLUSTER_UP ]]; then deploy/local-cluster.sh down >&2 || true; fi
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
@@ -121,18 +123,31 @@ PPORT=$(free_port)
 "$PULSED" standalone --data-dir "$WORK/pulse" --listen "127.0.0.1:$PPORT" >"$WORK/pulsed.log" 2>&1 &
 PIDS+=($!)
 wait_for pulsed "$PULSECTL" --addr "127.0.0.1:$PPORT" health
+# run_loadgen NAME ADDRS SCENARIO [FLAGS...]: one pulse-loadgen run, JSON in $WORK/NAME-SCENARIO.json
 run_loadgen() {
-  local scenario=$1; shift
-  log "pulse-loadgen --scenario $scenario --concurrency $CONCURRENCY --duration $DURATION $*"
-  "$LOADGEN" --addr "127.0.0.1:$PPORT" --scenario "$scenario" --duration "$DURATION" --warmup "$WARMUP" \
-    --concurrency "$CONCURRENCY" --customers "$CUSTOMERS" --json "$WORK/pulse-$scenario.json" "$@" \
-    >"$WORK/pulse-$scenario.txt"
+  local name=$1 addrs=$2 scenario=$3; shift 3
+  log "$name: pulse-loadgen --scenario $scenario --concurrency $CONCURRENCY --duration $DURATION $*"
+  "$LOADGEN" --addr "$addrs" --scenario "$scenario" --duration "$DURATION" --warmup "$WARMUP" \
+    --concurrency "$CONCURRENCY" --customers "$CUSTOMERS" --json "$WORK/$name-$scenario.json" "$@" \
+    >"$WORK/$name-$scenario.txt"
 }
-run_loadgen ingest --batch-size 500
-run_loadgen get
-run_loadgen batch-get --batch-size 100 --no-preload
+run_loadgen pulse "127.0.0.1:$PPORT" ingest --batch-size 500
+run_loadgen pulse "127.0.0.1:$PPORT" get
+run_loadgen pulse "127.0.0.1:$PPORT" batch-get --batch-size 100 --no-preload
 kill "${PIDS[@]}" 2>/dev/null || true; wait "${PIDS[@]}" 2>/dev/null || true
 PIDS=()
+
+# ---- pulse, 3 nodes ----------------------------------------------------------------------------
+log "starting a Pulse cluster: 1 coordinator + 3 nodes, replication factor 3 (fsync on)"
+BASE=$(( 52000 + RANDOM % 2000 ))
+export CLUSTER_DIR="$WORK/cluster" BASE_PORT=$BASE PULSED PULSECTL
+deploy/local-cluster.sh up 3 >"$WORK/cluster-up.txt"
+CLUSTER_UP=1
+GATEWAYS="127.0.0.1:$(( BASE + 1 )),127.0.0.1:$(( BASE + 2 )),127.0.0.1:$(( BASE + 3 ))"
+run_loadgen pulse3 "$GATEWAYS" ingest --batch-size 500
+run_loadgen pulse3 "$GATEWAYS" get
+deploy/local-cluster.sh down >&2
+CLUSTER_UP=
 
 # ---- table -----------------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"
@@ -148,6 +163,7 @@ def num(text):
     except (TypeError, ValueError):
         return None
 ingest, get, batch = pulse("ingest"), pulse("get"), pulse("batch-get")
+ingest3, get3 = pulse("3-ingest"), pulse("3-get")
 etcd_wps = num("$ETCD_WPS")
 etcd_slowest = num("$ETCD_SLOWEST")
 redis_get, redis_hset = num("$REDIS_GET_RPS"), num("$REDIS_HSET_RPS")
@@ -162,6 +178,8 @@ rows = [
     ("Pulse standalone", "Ingest, batches of 500 events (fsync)", f(ingest["eps"]) + " events/s", f(ingest["rps"]), ms(ingest["latency_ms"]["p50"]), ms(ingest["latency_ms"]["p99"]), ingest["errors"]),
     ("Pulse standalone", "GetActivity (linearizable)", f(get["rps"]) + " req/s", f(get["rps"]), ms(get["latency_ms"]["p50"]), ms(get["latency_ms"]["p99"]), get["errors"]),
     ("Pulse standalone", "BatchGetActivity, 100 customers", f(batch["eps"]) + " customers/s", f(batch["rps"]), ms(batch["latency_ms"]["p50"]), ms(batch["latency_ms"]["p99"]), batch["errors"]),
+    ("Pulse 3 nodes, RF 3", "Ingest, batches of 500 events (fsync), 3 gateways", f(ingest3["eps"]) + " events/s", f(ingest3["rps"]), ms(ingest3["latency_ms"]["p50"]), ms(ingest3["latency_ms"]["p99"]), ingest3["errors"]),
+    ("Pulse 3 nodes, RF 3", "GetActivity (linearizable), 3 gateways", f(get3["rps"]) + " req/s", f(get3["rps"]), ms(get3["latency_ms"]["p50"]), ms(get3["latency_ms"]["p99"]), get3["errors"]),
     ("etcd 3 members", "etcdctl check perf --load=$ETCD_LOAD (writes)", f(etcd_wps) + " writes/s", f(etcd_wps), "n/a", "slowest " + (f"{etcd_slowest*1000:.0f} ms" if etcd_slowest else "n/a"), "-"),
     ("Redis", "redis-benchmark GET, 64 clients", f(redis_get) + " req/s", f(redis_get), ms(redis_get_p50), "n/a", "-"),
     ("Redis", "redis-benchmark HSET, 64 clients", f(redis_hset) + " req/s", f(redis_hset), ms(redis_hset_p50), "n/a", "-"),
@@ -179,6 +197,7 @@ lines += [
     "| Ratio | Value |",
     "|---|---|",
     f"| Pulse ingest events/s ÷ etcd writes/s | {ratio(ingest['eps'], etcd_wps)} |",
+    f"| Pulse 3 nodes ingest events/s ÷ etcd writes/s | {ratio(ingest3['eps'], etcd_wps)} |",
     f"| Pulse GetActivity req/s ÷ Redis GET req/s | {ratio(get['rps'], redis_get)} |",
     f"| Pulse ingest events/s ÷ Redis HSET req/s | {ratio(ingest['eps'], redis_hset)} |",
 ]

@@ -14,6 +14,10 @@
 //! 5. `CheckConsistency` finds every replica of every shard equal (the restarted node caught up);
 //! 6. stop every process and start them again on the same directories: the same state.
 //!
+//! `the_cluster_survives_the_loss_of_the_coordinator_leader`: three coordinators and three
+//! nodes; SIGKILL the coordinator leader; ingest and reads go on, and a fourth node registers
+//! with the new leader.
+//!
 //! Every process is SIGKILLed when dropped, so a failing test leaves nothing behind.
 
 use std::collections::BTreeMap;
@@ -440,4 +444,94 @@ async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
     let channel = connect(&cluster.nodes[other].address).await;
     assert_eq!(cluster_totals(&channel).await, exact, "the same state after a full restart");
     check_consistency(&channel).await;
+}
+
+/// Starts a node joining `coordinators` (comma-separated).
+fn start_node(dir: &Path, name: &str, coordinators: &str) -> PulsedProcess {
+    let address = free_address();
+    let data_dir = dir.join(name);
+    PulsedProcess::start(
+        &address,
+        args(&[
+            "node",
+            "--listen",
+            &address,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--join",
+            coordinators,
+        ]),
+        dir.join(format!("{name}.log")),
+    )
+}
+
+/// Three coordinators: killing the coordinator leader keeps the data path serving, and the new
+/// leader takes registrations and heartbeats (a fourth node joins after the kill).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cluster_survives_the_loss_of_the_coordinator_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let addresses: Vec<String> = (0..3).map(|_| free_address()).collect();
+    let peers = addresses.join(",");
+    let mut coordinators: Vec<PulsedProcess> = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, address)| {
+            let data_dir = dir.path().join(format!("coordinator-{i}"));
+            PulsedProcess::start(
+                address,
+                args(&[
+                    "coordinator",
+                    "--listen",
+                    address,
+                    "--data-dir",
+                    data_dir.to_str().unwrap(),
+                    "--peers",
+                    &peers,
+                    "--initial-shards",
+                    "4",
+                ]),
+                dir.path().join(format!("coordinator-{i}.log")),
+            )
+        })
+        .collect();
+    let mut nodes: Vec<PulsedProcess> =
+        (1..=NODES).map(|i| start_node(dir.path(), &format!("node-{i}"), &peers)).collect();
+    for process in coordinators.iter_mut().chain(nodes.iter_mut()) {
+        process.wait_serving().await;
+    }
+    let node_channel = connect(&nodes[0].address).await;
+    wait_for_state(&node_channel, |state| {
+        state.nodes.len() == NODES && !state.shards.is_empty() && state.shards.iter().all(|s| s.leader != 0)
+    })
+    .await;
+
+    // The coordinator leader: its log says it became leader of the metadata group.
+    let leader = (0..3)
+        .find(|&i| {
+            std::fs::read_to_string(&coordinators[i].log)
+                .unwrap_or_default()
+                .contains("became leader shard_id=1")
+        })
+        .expect("a coordinator leads the metadata group");
+    coordinators[leader].kill();
+
+    // The data path serves without the coordinator leader.
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let events: Vec<v1::Event> = (0..20).map(|i| purchase(0, 0, i, now_ms - 60 * 86_400_000)).collect();
+    let mut client = ActivityServiceClient::new(node_channel.clone());
+    let mut call = tonic::Request::new(v1::IngestRequest { events });
+    call.set_timeout(REQUEST_TIMEOUT);
+    let ingested = client.ingest(call).await.unwrap().into_inner();
+    assert_eq!(ingested.accepted, 20);
+
+    // A new node registers with the new leader and shows up in the cluster state.
+    let mut late = start_node(dir.path(), "node-late", &peers);
+    late.wait_serving().await;
+    let survivor = connect(&addresses[(leader + 1) % 3]).await;
+    wait_for_state(&survivor, |state| {
+        state.nodes.len() == NODES + 1 && state.nodes.iter().all(|n| n.state == v1::NodeState::Up as i32)
+    })
+    .await;
+    let totals = cluster_totals(&node_channel).await;
+    assert_eq!(totals.values().map(|(count, _)| count).sum::<u64>(), 20, "every event readable");
 }
