@@ -30,6 +30,10 @@ pub const LEADER_HINT_HEADER: &str = "x-pulse-leader";
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
 /// Longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(200);
+/// Longest one attempt may take before the next replica is tried: a leader cut off from its
+/// majority neither answers nor fails (its proposals never commit, its connection looks alive),
+/// and a new leader is elected within one to two election timeouts (1–2 s by default).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where an attempt goes.
 #[derive(Debug, Clone)]
@@ -134,8 +138,10 @@ impl Router {
                     .expect("HOST:PORT makes a valid URI")
                     .tcp_nodelay(true)
                     .connect_timeout(Duration::from_secs(1))
-                    .http2_keep_alive_interval(Duration::from_secs(10))
-                    .keep_alive_timeout(Duration::from_secs(5))
+                    // Notice a dead or cut-off peer within seconds, not after a request deadline.
+                    .http2_keep_alive_interval(Duration::from_secs(2))
+                    .keep_alive_timeout(Duration::from_secs(1))
+                    .keep_alive_while_idle(true)
                     .connect_lazy()
             })
             .clone()
@@ -144,10 +150,27 @@ impl Router {
     /// Runs `attempt` against the leader of `shard_id` until it succeeds, fails for good, or
     /// `deadline` passes. An attempt that fails with `UNAVAILABLE` (not leader, no leader yet,
     /// node unreachable) is retried on the hinted leader, else on the next replica.
+    /// Each attempt gets at most [`ATTEMPT_TIMEOUT`].
     pub async fn call_leader<T, F, Fut>(
         &self,
         shard_id: u64,
         deadline: Instant,
+        attempt: F,
+    ) -> Result<T, Status>
+    where
+        F: FnMut(Target) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        self.call_leader_within(shard_id, deadline, ATTEMPT_TIMEOUT, attempt).await
+    }
+
+    /// [`Self::call_leader`] with each attempt bounded by `attempt_timeout` instead (for calls
+    /// that may legitimately take long, like a scan of a whole shard).
+    pub async fn call_leader_within<T, F, Fut>(
+        &self,
+        shard_id: u64,
+        deadline: Instant,
+        attempt_timeout: Duration,
         mut attempt: F,
     ) -> Result<T, Status>
     where
@@ -159,7 +182,8 @@ impl Router {
         let mut last = Status::unavailable(format!("shard {shard_id}: no replica is known yet"));
         loop {
             if let Some((node_id, target)) = self.pick(shard_id, turn) {
-                let outcome = tokio::time::timeout_at(deadline, attempt(target)).await;
+                let attempt_deadline = deadline.min(Instant::now() + attempt_timeout);
+                let outcome = tokio::time::timeout_at(attempt_deadline, attempt(target)).await;
                 match outcome {
                     Ok(Ok(value)) => return Ok(value),
                     Ok(Err(status)) if retryable(&status) => {
@@ -175,7 +199,17 @@ impl Router {
                         last = status;
                     }
                     Ok(Err(status)) => return Err(status),
-                    Err(_) => break,
+                    Err(_) if Instant::now() >= deadline => break,
+                    Err(_) => {
+                        debug!(
+                            shard_id,
+                            node_id, "no answer within the attempt timeout; trying another replica"
+                        );
+                        last = Status::unavailable(format!(
+                            "node {node_id} did not answer within {ATTEMPT_TIMEOUT:?}"
+                        ));
+                        turn += 1;
+                    }
                 }
             }
             if Instant::now() + backoff >= deadline {
@@ -230,8 +264,9 @@ pub fn forwarded_shards(metadata: &tonic::metadata::MetadataMap) -> Option<Resul
 }
 
 /// Wraps `message` in a request for another gateway, scoped to `shard_ids`, with the time left
-/// until `deadline` as its gRPC timeout.
+/// until `deadline` (at most one [`ATTEMPT_TIMEOUT`]) as its gRPC timeout.
 pub fn forwarded_request<T>(message: T, shard_ids: &[u64], deadline: Instant) -> tonic::Request<T> {
+    let deadline = deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
     let mut request = tonic::Request::new(message);
     let scope = shard_ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     request.metadata_mut().insert(SHARDS_HEADER, scope.parse().expect("digits and commas are valid ASCII"));

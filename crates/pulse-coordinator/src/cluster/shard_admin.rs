@@ -153,7 +153,9 @@ impl ClusterShards {
         F: Fn(ShardAdminClient<tonic::transport::Channel>, u64) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T, Status>> + Send,
     {
-        let deadline = Instant::now() + self.request_timeout;
+        // A shard's scan may take long: only the request deadline bounds an attempt.
+        let timeout = self.request_timeout;
+        let deadline = Instant::now() + timeout;
         let mut calls = JoinSet::new();
         for (position, &shard_id) in shard_ids.iter().enumerate() {
             let router = self.router.clone();
@@ -161,7 +163,7 @@ impl ClusterShards {
             let own = router.channel(&self.self_address);
             calls.spawn(async move {
                 let answer = router
-                    .call_leader(shard_id, deadline, |target| {
+                    .call_leader_within(shard_id, deadline, timeout, |target| {
                         let call = call.clone();
                         // A storage node reaches its own ShardAdmin through its address too: a
                         // rare admin path, not worth a second in-process route.
