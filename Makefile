@@ -5,7 +5,7 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-SYSTEM_PACKAGES := protobuf-compiler librocksdb-dev libclang-dev clang
+SYSTEM_PACKAGES := protobuf-compiler librocksdb-dev libclang-dev clang iproute2
 # What `make compare` measures Pulse against, and the tools its script uses.
 COMPARE_PACKAGES := etcd-server etcd-client redis-server redis-tools python3
 # The sample shipped in the repo and the instant it is scored at (2026-03-31T00:00:00Z).

@@ -5,8 +5,11 @@
 //! - [`bounded`]: every wait of a test is bounded by [`WAIT`].
 //! - [`process`]: real `pulsed` child processes (standalone, coordinator, node) for crash and
 //!   cluster tests.
+//! - [`netns`]: a private network of Linux network namespaces (one per process) that a test
+//!   can cut a process off from and heal (partition tests; needs root and iproute2).
 //! - Time constants of the manual clock the tests run on.
 
+pub mod netns;
 pub mod process;
 
 use std::future::Future;

@@ -1,6 +1,8 @@
 //! [`PulsedProcess`]: a real `pulsed` child process (standalone, coordinator or node) on a free
 //! loopback port, with its log in a file; SIGKILLed when dropped, so a failing test leaves
 //! nothing behind. [`pulsed_binary`] builds the binary once per test process.
+//! [`PulsedProcess::start_wrapped`] runs it through a wrapper command (e.g. `ip netns exec NS`,
+//! see [`crate::netns`]).
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -33,14 +35,22 @@ pub struct PulsedProcess {
     pub log: PathBuf,
     binary: PathBuf,
     args: Vec<String>,
+    /// Command the binary runs through (`wrapper... pulsed args...`); empty for none.
+    wrapper: Vec<String>,
 }
 
 impl PulsedProcess {
     /// Starts `pulsed <args>` (the args include `--listen address`), logging to `log`.
     pub fn start(address: &str, args: Vec<String>, log: PathBuf) -> Self {
+        Self::start_wrapped(Vec::new(), address, args, log)
+    }
+
+    /// Starts `wrapper... pulsed <args>`, logging to `log`. The wrapper must `exec` the command
+    /// (as `ip netns exec` does), so that [`Self::pid`] and [`Self::kill`] reach `pulsed` itself.
+    pub fn start_wrapped(wrapper: Vec<String>, address: &str, args: Vec<String>, log: PathBuf) -> Self {
         let binary = pulsed_binary().to_owned();
-        let child = spawn(&binary, &args, &log);
-        Self { child, address: address.to_owned(), log, binary, args }
+        let child = spawn(&wrapper, &binary, &args, &log);
+        Self { child, address: address.to_owned(), log, binary, args, wrapper }
     }
 
     /// The OS process id.
@@ -88,7 +98,7 @@ impl PulsedProcess {
     /// Starts the same command again (after [`Self::kill`]), appending to the same log.
     pub fn restart(&mut self) {
         self.kill();
-        self.child = spawn(&self.binary, &self.args, &self.log);
+        self.child = spawn(&self.wrapper, &self.binary, &self.args, &self.log);
     }
 }
 
@@ -98,9 +108,17 @@ impl Drop for PulsedProcess {
     }
 }
 
-fn spawn(binary: &Path, args: &[String], log: &Path) -> Child {
+fn spawn(wrapper: &[String], binary: &Path, args: &[String], log: &Path) -> Child {
     let log_file = File::options().create(true).append(true).open(log).unwrap();
-    Command::new(binary)
+    let mut command = match wrapper.split_first() {
+        Some((program, wrapper_args)) => {
+            let mut command = Command::new(program);
+            command.args(wrapper_args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
+    command
         .args(args)
         .env("PULSE_LOG", std::env::var("PULSE_LOG").unwrap_or_else(|_| "info".into()))
         .stdin(Stdio::null())
