@@ -547,6 +547,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
             .map_err(|source| RaftError::StateMachine { shard_id, index: metadata.index, source })?;
         write_and_persist(store, &batch)?;
         self.applied_index = metadata.index;
+        context.state_machine.applied_written(shard_id, metadata.index);
         info!(shard_id, index = metadata.index, term = metadata.term, "installed snapshot");
         Ok(())
     }
