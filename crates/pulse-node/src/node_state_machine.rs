@@ -145,6 +145,10 @@ impl<E: StorageEngine> StateMachine for NodeStateMachine<E> {
         }
     }
 
+    fn produces_snapshots(&self) -> bool {
+        true
+    }
+
     fn snapshot_data(&mut self, shard_id: u64) -> Result<SnapshotData, StateMachineError> {
         let shard = self.shard_mut(shard_id)?;
         Ok(SnapshotData { applied_index: shard.applied_index(), data: shard.snapshot_data()? })

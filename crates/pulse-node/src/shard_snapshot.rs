@@ -39,6 +39,9 @@ use crate::shard::ShardConfig;
 /// First bytes of every snapshot: a new layout gets a new magic.
 const MAGIC: &[u8] = b"pulse.shard.snapshot.v1";
 
+/// One decoded record: column family, key, value (borrowed from the snapshot).
+type Record<'a> = (ColumnFamily, &'a [u8], &'a [u8]);
+
 /// Length of a record's length fields.
 const LEN_BYTES: usize = 4;
 
@@ -134,7 +137,7 @@ pub(crate) fn install<E: StorageEngine>(
 }
 
 /// The records of a snapshot of `shard`, each checked to belong to it.
-fn decode(shard: ShardConfig, data: &[u8]) -> Result<Vec<(ColumnFamily, &[u8], &[u8])>> {
+fn decode(shard: ShardConfig, data: &[u8]) -> Result<Vec<Record<'_>>> {
     let corrupt = |reason: String| NodeError::Corrupt { what: "snapshot", reason };
     let mut rest = data.strip_prefix(MAGIC).ok_or_else(|| corrupt("unknown format".into()))?;
     let apply_index = apply_index_key(shard.shard_id);

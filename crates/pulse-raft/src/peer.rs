@@ -377,7 +377,8 @@ impl<E: StorageEngine, O> Peer<E, O> {
     /// Adds this replica's part of the round to the shared `batch`: the new entries, then the
     /// hard state (entries with or before it), then the log compaction if due. Also used with
     /// no Ready (`ready = None`) to persist a commit index reported by a `LightReady`. Returns
-    /// whether the batch must be fsynced for this replica.
+    /// whether the batch must be fsynced for this replica. `snapshots`: whether the state
+    /// machine produces snapshots (see `maybe_compact`).
     ///
     /// An error here leaves the shared batch unusable: it is fatal for the runtime.
     pub(crate) fn stage(
@@ -386,6 +387,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
         batch: &mut WriteBatch,
         config: &RaftConfig,
         stats: &RuntimeStats,
+        snapshots: bool,
     ) -> Result<bool> {
         let shard_id = self.shard_id;
         let store = self.raw_node.mut_store();
@@ -405,7 +407,8 @@ impl<E: StorageEngine, O> Peer<E, O> {
         };
         self.unpersisted_commit = None;
         if ready.is_some() {
-            self.maybe_compact(batch, config, commit_index).map_err(RaftError::storage(shard_id))?;
+            self.maybe_compact(batch, config, commit_index, snapshots)
+                .map_err(RaftError::storage(shard_id))?;
         }
         Ok(ready.is_some_and(Ready::must_sync))
     }
@@ -687,16 +690,19 @@ impl<E: StorageEngine, O> Peer<E, O> {
     /// either, unless it lags more than `compact_max_lag_entries`: it then catches up by
     /// snapshot, and a dead follower cannot make the log grow without bound. After a
     /// membership change added a replica, compacts up to the applied index at once (see
-    /// `compact_for_newcomer`).
+    /// `compact_for_newcomer`). Without `snapshots` (the state machine produces none), never
+    /// past what a follower still needs.
     fn maybe_compact(
         &mut self,
         batch: &mut WriteBatch,
         config: &RaftConfig,
         commit_index: u64,
+        snapshots: bool,
     ) -> pulse_storage::Result<()> {
         let (truncated_index, _) = self.raw_node.store().truncated();
         let first_index = truncated_index + 1;
-        let compact_index = if std::mem::take(&mut self.compact_for_newcomer) {
+        let compact_for_newcomer = std::mem::take(&mut self.compact_for_newcomer) && snapshots;
+        let compact_index = if compact_for_newcomer {
             self.applied_index.min(commit_index)
         } else {
             if self.applied_index.saturating_sub(first_index) <= config.compact_threshold_entries {
@@ -711,7 +717,11 @@ impl<E: StorageEngine, O> Peer<E, O> {
                         slowest = slowest.min(progress.matched);
                     }
                 }
-                let floor = self.applied_index.saturating_sub(config.compact_max_lag_entries);
+                let floor = if snapshots {
+                    self.applied_index.saturating_sub(config.compact_max_lag_entries)
+                } else {
+                    0
+                };
                 compact_index = compact_index.min(slowest.max(floor));
             }
             compact_index

@@ -240,6 +240,7 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
                 apply_batch,
                 ..
             } = self;
+            let snapshots = state_machine.produces_snapshots();
             let mut context = PeerContext { state_machine, transport: &*transport, stats, apply_batch };
 
             log_batch.clear();
@@ -249,13 +250,13 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
                 peer.issue_reads();
                 if !peer.has_ready() {
                     if peer.has_unpersisted_commit() {
-                        peer.stage(None, log_batch, config, context.stats)?;
+                        peer.stage(None, log_batch, config, context.stats, snapshots)?;
                     }
                     continue;
                 }
                 match peer.handle_ready(&mut context) {
                     Ok(ready) => {
-                        must_sync |= peer.stage(Some(&ready), log_batch, config, context.stats)?;
+                        must_sync |= peer.stage(Some(&ready), log_batch, config, context.stats, snapshots)?;
                         readies.push((shard_id, ready));
                     }
                     Err(error) => failures.push((shard_id, error)),

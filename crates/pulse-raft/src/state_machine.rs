@@ -80,6 +80,13 @@ pub trait StateMachine: Send + 'static {
         let _ = (shard_id, index);
     }
 
+    /// Whether [`snapshot_data`](Self::snapshot_data) works. Only then does a leader compact
+    /// its log past a follower that lags (more than `compact_max_lag_entries`), or compact it
+    /// for a newly added replica: without snapshots, such a follower could never catch up.
+    fn produces_snapshots(&self) -> bool {
+        false
+    }
+
     /// A point-in-time copy of `shard_id`'s replicated state, for a follower that needs entries
     /// the leader's log no longer holds (or a new replica). The data must be exactly the effect
     /// of the entries up to the returned `applied_index` (the current apply index: the runtime

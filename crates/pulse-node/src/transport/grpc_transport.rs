@@ -77,8 +77,7 @@ pub(super) struct DropCounters {
     pub(super) unknown_peer: AtomicU64,
     /// The destination's queue was full.
     pub(super) queue_full: AtomicU64,
-    /// Not sendable: a snapshot with no runtime to report to or no address, or a message that
-    /// would not encode.
+    /// Not sendable: a message that would not encode.
     pub(super) unsendable: AtomicU64,
     /// Queued, then lost to a failed connection or stream.
     pub(super) unreachable: AtomicU64,
@@ -179,7 +178,7 @@ impl GrpcTransport {
 
     /// Reports the outcome of every snapshot this transport sends to `runtime` (the runtime the
     /// transport was given to), with [`RuntimeHandle::report_snapshot`]. Call once the runtime
-    /// is started; until then a snapshot is dropped (and counted `unsendable`).
+    /// is started; until then snapshots are sent without reporting (see `send_snapshot`).
     pub fn report_snapshots_to<O: Send + 'static>(&self, runtime: &RuntimeHandle<O>) {
         let runtime = runtime.clone();
         let reporter: SnapshotReporter =
@@ -188,20 +187,21 @@ impl GrpcTransport {
     }
 
     /// Starts sending a snapshot to its node in the background and reports the outcome. A
-    /// snapshot that cannot start (no reporter, unknown peer, stopped) is dropped and counted;
-    /// it is reported failed when there is someone to report to.
+    /// snapshot to a node without address is dropped, counted and reported failed. Without a
+    /// runtime to report to (`report_snapshots_to` not called), the snapshot is still sent: a
+    /// delivered one unblocks raft anyway (the follower's answer), a failed one leaves that
+    /// follower waiting until the next leader change — hence the warning.
     fn send_snapshot(&self, peers: &Peers, message: ShardMessage) {
         let (shard_id, to) = (message.shard_id, message.message.to);
         let reporter = self.shared.snapshot_reporter.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let endpoint = peers.links.get(&to).map(|link| link.address.borrow().clone());
-        let (Some(reporter), Some(endpoint)) = (reporter, endpoint) else {
-            warn!(shard_id, to, "dropped a raft snapshot: no runtime to report to, or no address");
-            self.shared.counters.add(DropReason::Unsendable, 1);
-            if let Some(reporter) =
-                self.shared.snapshot_reporter.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
-            {
-                reporter(shard_id, to, false);
-            }
+        let report = move |delivered: bool| match &reporter {
+            Some(reporter) => reporter(shard_id, to, delivered),
+            None => warn!(shard_id, to, delivered, "snapshot outcome not reported: call report_snapshots_to"),
+        };
+        let Some(endpoint) = peers.links.get(&to).map(|link| link.address.borrow().clone()) else {
+            warn!(shard_id, to, "dropped a raft snapshot: no address for its node");
+            self.shared.counters.add(DropReason::UnknownPeer, 1);
+            report(false);
             return;
         };
         let (from_node_id, config, counters) =
@@ -211,12 +211,12 @@ impl GrpcTransport {
             match send_snapshot(endpoint, from_node_id, message, &config).await {
                 Ok(index) => {
                     info!(shard_id, to, index, bytes, "snapshot sent");
-                    reporter(shard_id, to, true);
+                    report(true);
                 }
                 Err(error) => {
                     warn!(shard_id, to, bytes, %error, "snapshot send failed");
                     counters.add(DropReason::Unreachable, 1);
-                    reporter(shard_id, to, false);
+                    report(false);
                 }
             }
         });

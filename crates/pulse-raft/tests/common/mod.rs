@@ -120,6 +120,10 @@ impl<E: StorageEngine> StateMachine for RecordingStateMachine<E> {
         self.written.lock().unwrap().push((shard_id, index, readable));
     }
 
+    fn produces_snapshots(&self) -> bool {
+        true
+    }
+
     /// The shard's commands as `index (8) · len (4) · data` records.
     fn snapshot_data(&mut self, shard_id: u64) -> Result<SnapshotData, StateMachineError> {
         let mut data = Vec::new();
