@@ -118,7 +118,7 @@ pub(crate) fn compute<E: StorageEngine>(engine: &E, shard: ShardConfig) -> Resul
 /// The customer hash of an `index` key (`dimension | segment | 0x00 | customer_id`), computed
 /// from the raw customer id bytes exactly as `pulse_storage::customer_hash` does (xxh3_64,
 /// seed 0). `None` for a key without a separator, which `index_key` never writes.
-fn index_key_hash(key: &[u8]) -> Option<u64> {
+pub(crate) fn index_key_hash(key: &[u8]) -> Option<u64> {
     // Segment names never contain the separator, so the first one after the dimension tag
     // ends the segment (a customer id may contain it).
     let separator = key.iter().skip(1).position(|&b| b == INDEX_SEPARATOR)? + 1;

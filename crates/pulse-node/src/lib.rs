@@ -29,6 +29,8 @@
 //! - [`ShardReader`]: a concurrent read view of a shard for the gateway (the raft loop owns the
 //!   state machines; readers share their engine and the scoring config in force).
 //! - `model_inputs`: per-shard inputs of the model fits (purchase histories, RFM sketches).
+//! - `shard_snapshot`: state snapshots of a shard (what a lagging or new replica installs;
+//!   [`ShardStateMachine::snapshot_data`] / [`ShardStateMachine::install_snapshot`]).
 //! - `consistency`: the consistency hash of a shard replica's data (`ComputeHash` entries,
 //!   [`ShardReader::consistency_hash`]).
 //! - `aggregate`: per-shard partials of the collective queries ([`SegmentStatsPartial`],
@@ -47,6 +49,7 @@ mod model_inputs;
 mod node_state_machine;
 mod reader;
 mod shard;
+mod shard_snapshot;
 mod stored_customer;
 mod transport;
 

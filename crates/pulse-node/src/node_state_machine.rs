@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use pulse_raft::{CommittedEntry, StateMachine, StateMachineError};
+use pulse_raft::{CommittedEntry, SnapshotData, StateMachine, StateMachineError};
 use pulse_storage::{StorageEngine, WriteBatch};
 
 use crate::command::ApplyOutput;
@@ -143,5 +143,25 @@ impl<E: StorageEngine> StateMachine for NodeStateMachine<E> {
         if let Some(listener) = &self.applied_listener {
             listener(shard_id, index);
         }
+    }
+
+    fn produces_snapshots(&self) -> bool {
+        true
+    }
+
+    fn snapshot_data(&mut self, shard_id: u64) -> Result<SnapshotData, StateMachineError> {
+        let shard = self.shard_mut(shard_id)?;
+        Ok(SnapshotData { applied_index: shard.applied_index(), data: shard.snapshot_data()? })
+    }
+
+    fn install_snapshot(
+        &mut self,
+        shard_id: u64,
+        index: u64,
+        _term: u64,
+        data: &[u8],
+        batch: &mut WriteBatch,
+    ) -> Result<(), StateMachineError> {
+        Ok(self.shard_mut(shard_id)?.install_snapshot(index, data, batch)?)
     }
 }

@@ -186,6 +186,36 @@ impl<E: StorageEngine> ShardStateMachine<E> {
         Ok(output)
     }
 
+    /// A point-in-time snapshot of this shard's data at its apply index (format in
+    /// `shard_snapshot`), for a follower that needs entries the leader's log no longer holds.
+    /// Call when every apply batch is written (the raft loop does, between rounds).
+    pub fn snapshot_data(&self) -> Result<Vec<u8>> {
+        crate::shard_snapshot::encode(&self.engine, self.shard)
+    }
+
+    /// Adds to `batch` the replacement of this shard's data by the snapshot `data` taken at raft
+    /// index `index`, and the apply index `index`; reloads the scoring config from it. The
+    /// caller writes `batch` next (a failed write stops the replica, so the in-memory state
+    /// moving first is harmless).
+    pub fn install_snapshot(&mut self, index: u64, data: &[u8], batch: &mut WriteBatch) -> Result<()> {
+        let meta = crate::shard_snapshot::install(&self.engine, self.shard, index, data, batch)?;
+        let config = config_key(self.shard.shard_id);
+        match meta.iter().find(|(key, _)| *key == config) {
+            Some((_, raw)) => {
+                if let ShardCommand::SetConfig { config, segments } = ShardCommand::decode(raw)? {
+                    self.install_config(*config, segments)?;
+                }
+            }
+            None => {
+                install(&self.scoring, Scoring::default());
+                self.current = current(&self.scoring);
+                self.segments = Vec::new();
+            }
+        }
+        self.applied_index = index;
+        Ok(())
+    }
+
     /// Adds the apply index `index` to `batch` for an entry without a command (raft's empty
     /// entry of a new term, a membership change).
     pub fn record_applied(&mut self, index: u64, batch: &mut WriteBatch) {

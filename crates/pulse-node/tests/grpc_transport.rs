@@ -1,6 +1,7 @@
 //! Real raft runtimes talking over loopback gRPC: `GrpcTransport` out, `RaftTransportService`
 //! in. Replication of two shards on three nodes, a new election after a node stops, re-routing
-//! after a peer's address changes, and the receiver dropping misaddressed batches.
+//! after a peer's address changes, the receiver dropping misaddressed batches, a new learner
+//! catching up by a snapshot streamed over `SendSnapshot`, and corrupt snapshot streams refused.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,9 +10,13 @@ use std::time::{Duration, Instant};
 use protobuf::Message as _;
 use pulse_node::{GrpcTransport, GrpcTransportConfig, RaftTransportService};
 use pulse_proto::internal::v1::raft_transport_client::RaftTransportClient;
-use pulse_proto::internal::v1::{RaftEnvelope, RaftMessageBatch, SnapshotChunk};
+use pulse_proto::internal::v1::snapshot_chunk::Chunk;
+use pulse_proto::internal::v1::{
+    RaftEnvelope, RaftMessageBatch, SnapshotChunk, SnapshotHeader, SnapshotTrailer,
+};
 use pulse_raft::{
-    CommittedEntry, RaftConfig, RaftRuntime, RuntimeHandle, ShardRole, StateMachine, StateMachineError,
+    CommittedEntry, Membership, MembershipChange, RaftConfig, RaftRuntime, RuntimeHandle, ShardRole,
+    SnapshotData, StateMachine, StateMachineError,
 };
 use pulse_storage::{ColumnFamily, MemoryEngine, StorageEngine, WriteBatch};
 use raft::eraftpb::{Message, MessageType};
@@ -55,6 +60,41 @@ impl StateMachine for KeyValueMachine {
         _term: u64,
         batch: &mut WriteBatch,
     ) -> Result<(), StateMachineError> {
+        batch.put(ColumnFamily::Meta, &shard_id.to_be_bytes(), &index.to_be_bytes());
+        Ok(())
+    }
+
+    fn produces_snapshots(&self) -> bool {
+        true
+    }
+
+    /// The shard's commands as `index (8) · len (4) · data` records, in index order.
+    fn snapshot_data(&mut self, shard_id: u64) -> Result<SnapshotData, StateMachineError> {
+        let (start, end) = (data_key(shard_id, 0), data_key(shard_id + 1, 0));
+        let mut data = Vec::new();
+        for (key, value) in self.engine.scan_collect(ColumnFamily::State, &start, Some(&end), usize::MAX)? {
+            data.extend_from_slice(&key[8..16]);
+            data.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            data.extend_from_slice(&value);
+        }
+        Ok(SnapshotData { applied_index: self.applied_index(shard_id)?, data })
+    }
+
+    fn install_snapshot(
+        &mut self,
+        shard_id: u64,
+        index: u64,
+        _term: u64,
+        mut data: &[u8],
+        batch: &mut WriteBatch,
+    ) -> Result<(), StateMachineError> {
+        batch.delete_range(ColumnFamily::State, &data_key(shard_id, 0), &data_key(shard_id + 1, 0));
+        while data.len() >= 12 {
+            let command_index = u64::from_be_bytes(data[..8].try_into().unwrap());
+            let len = u32::from_be_bytes(data[8..12].try_into().unwrap()) as usize;
+            batch.put(ColumnFamily::State, &data_key(shard_id, command_index), &data[12..12 + len]);
+            data = &data[12 + len..];
+        }
         batch.put(ColumnFamily::Meta, &shard_id.to_be_bytes(), &index.to_be_bytes());
         Ok(())
     }
@@ -164,6 +204,7 @@ impl TestNode {
         let machine = KeyValueMachine { engine: engine.clone() };
         let runtime =
             RaftRuntime::start(node_id, test_config(), engine.clone(), machine, transport.clone()).unwrap();
+        transport.report_snapshots_to(&runtime);
         let server = RunningServer::start(node_id, &runtime).await;
         TestNode { node_id, runtime, engine, transport, server: Some(server) }
     }
@@ -372,7 +413,35 @@ async fn a_batch_for_another_node_is_dropped_and_the_stream_goes_on() {
 
     let snapshot =
         within("send snapshot", client.send_snapshot(tokio_stream::iter(Vec::<SnapshotChunk>::new()))).await;
-    assert_eq!(snapshot.unwrap_err().code(), tonic::Code::Unimplemented);
+    assert_eq!(snapshot.unwrap_err().code(), tonic::Code::InvalidArgument, "no header");
+
+    // A snapshot stream whose data does not match its trailer is refused, not stepped.
+    let mut message = Message::default();
+    message.set_msg_type(MessageType::MsgSnapshot);
+    message.set_from(2);
+    message.set_to(1);
+    message.set_term(60);
+    message.mut_snapshot().mut_metadata().index = 10;
+    let header = SnapshotHeader {
+        from_node_id: 2,
+        to_node_id: 1,
+        shard_id: 1,
+        message: message.write_to_bytes().unwrap(),
+        total_bytes: 4,
+    };
+    let chunk = |chunk| SnapshotChunk { chunk: Some(chunk) };
+    let corrupt = vec![
+        chunk(Chunk::Header(header.clone())),
+        chunk(Chunk::Data(b"data".to_vec())),
+        chunk(Chunk::Trailer(SnapshotTrailer { total_bytes: 4, checksum: 12345 })),
+    ];
+    let refused = within("send snapshot", client.send_snapshot(tokio_stream::iter(corrupt))).await;
+    assert_eq!(refused.unwrap_err().code(), tonic::Code::DataLoss);
+    let misaddressed = vec![chunk(Chunk::Header(SnapshotHeader { to_node_id: 9, ..header }))];
+    let refused = within("send snapshot", client.send_snapshot(tokio_stream::iter(misaddressed))).await;
+    assert_eq!(refused.unwrap_err().code(), tonic::Code::FailedPrecondition);
+    let status = node.status(1).await;
+    assert_eq!(status.term, 50, "nothing was stepped");
     node.stop().await;
 }
 
@@ -393,8 +462,10 @@ async fn messages_for_unknown_or_removed_peers_are_dropped_and_counted() {
     let mut snapshot = shard_message.clone();
     snapshot.message.set_msg_type(MessageType::MsgSnapshot);
     transport.set_peer_address(2, "127.0.0.1:1").unwrap();
+    // A snapshot goes out of band; nobody listens there, so it fails and is counted.
     pulse_raft::Transport::send(&transport, vec![snapshot]);
-    assert_eq!(transport.dropped_messages(), 2);
+    eventually("the snapshot send fails", || async { (transport.dropped_messages() == 2).then_some(()) })
+        .await;
 
     transport.shutdown();
     pulse_raft::Transport::send(&transport, vec![shard_message.clone()]);
@@ -408,4 +479,44 @@ async fn messages_for_unknown_or_removed_peers_are_dropped_and_counted() {
     pulse_raft::Transport::send(&small, vec![shard_message; 10]);
     assert!(small.dropped_messages() >= 8, "{}", small.dropped_messages());
     drop(small);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_learner_catches_up_by_a_snapshot_streamed_over_grpc() {
+    let mut cluster = Cluster::start().await;
+    let shard_id = SHARDS[0];
+    let mut last = 0;
+    for i in 0..30u8 {
+        last = cluster.propose(1, shard_id, &[i; 100]).await;
+    }
+
+    // Node 4 joins empty; everyone learns its address.
+    let newcomer = TestNode::start(4).await;
+    for node in &cluster.nodes {
+        node.transport.set_peer_address(4, &newcomer.address()).unwrap();
+        newcomer.transport.set_peer_address(node.node_id, &node.address()).unwrap();
+    }
+    within("join", newcomer.runtime.join_shard(shard_id)).await.unwrap();
+    cluster.nodes.push(newcomer);
+
+    let change =
+        cluster.node(1).runtime.change_membership(shard_id, MembershipChange::AddLearner(4), far_deadline());
+    let membership = within("add learner", change).await.unwrap();
+    assert_eq!(membership, Membership { voters: NODES.to_vec(), learners: vec![4] });
+    cluster.wait_applied(shard_id, last, &[4]).await;
+    let leader_status = cluster.node(1).status(shard_id).await;
+    assert!(leader_status.first_index > 1, "the leader compacted for the newcomer: {leader_status:?}");
+    assert_eq!(
+        stored_commands(&cluster.node(4).engine, shard_id),
+        stored_commands(&cluster.node(1).engine, shard_id)
+    );
+
+    // And it follows the log from there.
+    let next = cluster.propose(1, shard_id, b"after the snapshot").await;
+    cluster.wait_applied(shard_id, next, &[4]).await;
+    assert_eq!(
+        stored_commands(&cluster.node(4).engine, shard_id).last().map(Vec::as_slice),
+        Some(&b"after the snapshot"[..])
+    );
+    cluster.stop().await;
 }

@@ -5,6 +5,8 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use crate::error::Result;
+use crate::membership::MembershipChange;
+use crate::peer::MembershipReply;
 use crate::proposal::ProposalReply;
 use crate::read_queue::ReadReply;
 use crate::shard_status::ShardStatus;
@@ -19,8 +21,12 @@ pub(crate) enum Command<O> {
     ReadIndex { shard_id: u64, deadline: Instant, reply: ReadReply },
     /// Raft messages from other nodes.
     Step(Vec<ShardMessage>),
-    /// Host a replica of a shard.
-    AddShard { shard_id: u64, voters: Vec<u64>, reply: oneshot::Sender<Result<()>> },
+    /// Host a replica of a shard; with `join`, an uninitialized one waiting for a snapshot.
+    AddShard { shard_id: u64, voters: Vec<u64>, join: bool, reply: oneshot::Sender<Result<()>> },
+    /// Propose a membership change; answered once applied.
+    ChangeMembership { shard_id: u64, change: MembershipChange, deadline: Instant, reply: MembershipReply },
+    /// The transport's outcome of sending a snapshot of `shard_id` to node `to`.
+    ReportSnapshot { shard_id: u64, to: u64, delivered: bool },
     /// Start an election now.
     Campaign { shard_id: u64, reply: oneshot::Sender<Result<()>> },
     /// Ask the leader to hand leadership to `to`.

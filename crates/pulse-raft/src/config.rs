@@ -36,9 +36,14 @@ pub struct RaftConfig {
     /// Log compaction starts when `applied_index − first_index` exceeds this many entries.
     pub compact_threshold_entries: u64,
     /// Entries kept below the applied index when compacting, so that a briefly lagging
-    /// follower catches up from the log (snapshots are not streamed yet). Smaller than
+    /// follower catches up from the log rather than by snapshot. Smaller than
     /// `compact_threshold_entries`.
     pub compact_keep_entries: u64,
+    /// How far behind the applied index a leader keeps the log for its slowest follower: a
+    /// follower lagging less catches up from the log, one lagging more (or down) gets a
+    /// snapshot, so a dead follower cannot make the log grow without bound. At least
+    /// `compact_keep_entries`.
+    pub compact_max_lag_entries: u64,
     /// Inputs (proposals, messages, commands) taken from the inbox before a round runs: bounds
     /// the latency of a round while letting a burst share one fsync (group commit).
     pub max_inputs_per_round: usize,
@@ -56,6 +61,7 @@ impl Default for RaftConfig {
             max_committed_size_per_ready_bytes: 16 << 20,
             compact_threshold_entries: 10_000,
             compact_keep_entries: 1_000,
+            compact_max_lag_entries: 100_000,
             max_inputs_per_round: 4_096,
         }
     }
@@ -104,6 +110,12 @@ impl RaftConfig {
                 ),
             );
         }
+        if self.compact_max_lag_entries < self.compact_keep_entries {
+            return invalid(
+                "compact_max_lag_entries",
+                format!("must be at least compact_keep_entries ({})", self.compact_keep_entries),
+            );
+        }
         if self.max_inputs_per_round == 0 {
             return invalid("max_inputs_per_round", "must be positive".into());
         }
@@ -147,12 +159,13 @@ mod tests {
     #[test]
     fn validate_names_the_bad_field() {
         type Breaker = fn(&mut RaftConfig);
-        let cases: [(&str, Breaker); 5] = [
+        let cases: [(&str, Breaker); 6] = [
             ("tick_interval_ms", |c| c.tick_interval_ms = 0),
             ("election_ticks", |c| c.election_ticks = c.heartbeat_ticks),
             ("max_size_per_msg_bytes", |c| c.max_size_per_msg_bytes = 0),
             ("max_uncommitted_size_bytes", |c| c.max_uncommitted_size_bytes = 1),
             ("compact_keep_entries", |c| c.compact_keep_entries = c.compact_threshold_entries),
+            ("compact_max_lag_entries", |c| c.compact_max_lag_entries = c.compact_keep_entries - 1),
         ];
         for (expected, break_it) in cases {
             let mut config = RaftConfig::default();

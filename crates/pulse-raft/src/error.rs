@@ -180,6 +180,16 @@ pub enum ProposeError {
         /// The shard.
         shard_id: u64,
     },
+    /// A membership change that cannot apply to the current membership (see
+    /// [`MembershipChange`](crate::MembershipChange)), or one proposed while another is still
+    /// pending: nothing was proposed.
+    #[error("shard {shard_id}: invalid membership change: {reason}")]
+    InvalidMembershipChange {
+        /// The shard.
+        shard_id: u64,
+        /// Why.
+        reason: String,
+    },
     /// The runtime stopped before answering.
     #[error("raft runtime is stopped")]
     Stopped,

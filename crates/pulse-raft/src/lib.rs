@@ -29,6 +29,25 @@
 //! state machine's output, or with a [`ProposeError`] (see `proposal`). Reads use raft's
 //! ReadIndex and complete once applied (see `read_queue`).
 //!
+//! ## Snapshots
+//! When a follower needs entries the leader compacted (it lagged more than
+//! `compact_max_lag_entries`, or it is a new replica), raft asks the shard's `RaftLogStore`
+//! for a snapshot. The store cannot build one (the data is the state machine's), so it records
+//! the request; at the end of the round, when every apply batch is written, the Ready loop asks
+//! the [`StateMachine::snapshot_data`] of the shard (a point-in-time copy at its apply index),
+//! adds the term of that index and the conf state, and hands it to the store; raft sends it at
+//! the follower's next heartbeat response. The `MsgSnapshot` leaves through the [`Transport`],
+//! which reports the outcome with [`RuntimeHandle::report_snapshot`] (raft-rs's
+//! `report_snapshot`, always called). The follower's Ready carries it: its raft metadata and
+//! [`StateMachine::install_snapshot`]'s data are written in one fsynced batch.
+//!
+//! ## Membership
+//! [`RuntimeHandle::change_membership`] proposes one [`MembershipChange`] at a time (add a
+//! learner, promote it, remove a replica), answered once applied. A new replica is hosted with
+//! [`RuntimeHandle::join_shard`]: uninitialized, it only accepts the leader's snapshot (the log
+//! from index 1 lacks the group's initial membership), and the leader compacts its log when a
+//! change adds a replica so that the newcomer gets one.
+//!
 //! ## Layout
 //! - `runtime`: [`RaftRuntime::start`] and the [`RuntimeHandle`] API.
 //! - `ready`: the Ready loop and its round; `command`: the loop's inputs.
@@ -36,7 +55,8 @@
 //!   apply, conf changes, log compaction; `recovery`: restart checks of the log against the
 //!   state machine's apply index.
 //! - `proposal`, `read_queue`: pending proposals and read index requests.
-//! - `state_machine`: the [`StateMachine`] trait the node implements.
+//! - `state_machine`: the [`StateMachine`] trait the node implements, [`SnapshotData`].
+//! - `membership`: [`MembershipChange`], [`Membership`].
 //! - `transport`: [`Transport`], [`ShardMessage`], [`NullTransport`]; `local_network`: the
 //!   in-process [`LocalNetwork`] with fault controls, for tests.
 //! - `config`: [`RaftConfig`]; `error`: [`RaftError`], [`ProposeError`]; `stats`:
@@ -46,6 +66,7 @@ mod command;
 mod config;
 mod error;
 mod local_network;
+mod membership;
 mod peer;
 mod proposal;
 mod raft_logger;
@@ -61,8 +82,9 @@ mod transport;
 pub use config::RaftConfig;
 pub use error::{ProposeError, RaftError, Result};
 pub use local_network::{LocalNetwork, LocalTransport};
+pub use membership::{Membership, MembershipChange};
 pub use runtime::{RaftRuntime, RuntimeHandle};
 pub use shard_status::{ShardRole, ShardStatus};
-pub use state_machine::{CommittedEntry, StateMachine, StateMachineError};
+pub use state_machine::{CommittedEntry, SnapshotData, StateMachine, StateMachineError};
 pub use stats::{RuntimeStats, StatsSnapshot};
 pub use transport::{NullTransport, ShardMessage, Transport};

@@ -5,12 +5,14 @@ use std::time::Instant;
 
 use protobuf::Message as _;
 use pulse_storage::{RaftLogStore, StorageEngine, WriteBatch, WriteOptions};
-use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, Snapshot};
-use raft::{RawNode, Ready, SoftState, StateRole};
+use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType, Snapshot};
+use raft::{ProgressState, RawNode, Ready, SnapshotStatus, SoftState, StateRole};
+use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::config::RaftConfig;
 use crate::error::{ProposeError, RaftError, Result};
+use crate::membership::{Membership, MembershipChange};
 use crate::proposal::{PendingProposal, ProposalQueue, ProposalReply, answer};
 use crate::read_queue::{PendingRead, ReadQueue};
 use crate::recovery::{recover_commit_index, write_and_persist};
@@ -46,6 +48,25 @@ pub(crate) struct Peer<E: StorageEngine, O> {
     reads: ReadQueue,
     /// Role as of the last Ready's soft state: leadership changes are detected against it.
     was_leader: bool,
+    /// The membership change proposed through this replica and not answered yet (raft allows
+    /// one pending change at a time).
+    pending_membership: Option<PendingMembership>,
+    /// A membership change added a replica: the next stage compacts the log up to the applied
+    /// index, so the newcomer (whose log is empty) is sent a snapshot rather than the log from
+    /// index 1, which lacks the group's initial membership.
+    compact_for_newcomer: bool,
+}
+
+/// Where a membership change's answer goes.
+pub(crate) type MembershipReply = oneshot::Sender<std::result::Result<Membership, ProposeError>>;
+
+/// A membership change appended to the leader's log, answered when its entry applies.
+#[derive(Debug)]
+pub(crate) struct PendingMembership {
+    index: u64,
+    term: u64,
+    deadline: Instant,
+    reply: MembershipReply,
 }
 
 impl<E: StorageEngine, O> Peer<E, O> {
@@ -59,10 +80,14 @@ impl<E: StorageEngine, O> Peer<E, O> {
     ///   as TiKV does. Entries up to the apply index were committed, so this is safe.
     /// - A shard whose only voter is this node campaigns at once: it is leader when this
     ///   returns, without waiting for an election timeout.
+    /// - With `join`, a shard never stored here is opened *uninitialized*: no membership, an
+    ///   empty log; it waits for the leader's snapshot (see [`Peer::step`]).
+    #[allow(clippy::too_many_arguments)] // one call site, every argument distinct
     pub(crate) fn open<S: StateMachine<Output = O>>(
         node_id: u64,
         shard_id: u64,
         voters: &[u64],
+        join: bool,
         engine: E,
         config: &RaftConfig,
         state_machine: &mut S,
@@ -70,7 +95,9 @@ impl<E: StorageEngine, O> Peer<E, O> {
     ) -> Result<Self> {
         let mut store = RaftLogStore::open(engine, shard_id).map_err(RaftError::storage(shard_id))?;
         let stored = store.conf_state();
-        if stored.voters.is_empty() && stored.learners.is_empty() {
+        if join && stored.voters.is_empty() && stored.learners.is_empty() {
+            info!(shard_id, "opened an uninitialized replica: waiting for the leader's snapshot");
+        } else if stored.voters.is_empty() && stored.learners.is_empty() {
             if voters.is_empty() {
                 return Err(RaftError::NoVoters { shard_id });
             }
@@ -102,6 +129,8 @@ impl<E: StorageEngine, O> Peer<E, O> {
             proposals: ProposalQueue::new(shard_id),
             reads: ReadQueue::new(shard_id),
             was_leader: false,
+            pending_membership: None,
+            compact_for_newcomer: false,
         };
         if single_voter {
             peer.raw_node.campaign().map_err(RaftError::raft(shard_id))?;
@@ -122,11 +151,128 @@ impl<E: StorageEngine, O> Peer<E, O> {
         self.raw_node.tick();
     }
 
+    /// Steps a message from another replica. An uninitialized replica (joined, no snapshot
+    /// yet) drops appends starting at index 1: the log does not hold the group's initial
+    /// membership, only a snapshot does. Other appends it rejects as raft does, which makes the
+    /// leader fall back to a snapshot.
     pub(crate) fn step(&mut self, message: Message) {
         let (from, msg_type) = (message.from, message.get_msg_type());
+        if msg_type == MessageType::MsgAppend && message.index == 0 && self.is_uninitialized() {
+            debug!(shard_id = self.shard_id, from, "uninitialized replica dropped an append from index 1");
+            return;
+        }
         if let Err(error) = self.raw_node.step(message) {
             debug!(shard_id = self.shard_id, from, ?msg_type, %error, "raft message ignored");
         }
+    }
+
+    /// Whether this replica has no membership yet (joined, waiting for its first snapshot).
+    fn is_uninitialized(&self) -> bool {
+        let conf_state = self.raw_node.store().conf_state();
+        conf_state.voters.is_empty() && conf_state.learners.is_empty()
+    }
+
+    /// Proposes a membership change if this replica leads and the change is valid now; tracks
+    /// it until its entry applies. Otherwise answers at once.
+    pub(crate) fn change_membership(
+        &mut self,
+        change: MembershipChange,
+        deadline: Instant,
+        reply: MembershipReply,
+        stats: &RuntimeStats,
+    ) {
+        let shard_id = self.shard_id;
+        let refuse = |reason: String| ProposeError::InvalidMembershipChange { shard_id, reason };
+        let result = if deadline <= Instant::now() {
+            Err(ProposeError::Timeout { shard_id })
+        } else if self.raw_node.raft.state != StateRole::Leader {
+            Err(self.not_leader())
+        } else if self.pending_membership.is_some() || self.raw_node.raft.has_pending_conf() {
+            Err(refuse("another membership change is pending".into()))
+        } else if let Err(reason) = change.check(self.raw_node.store().conf_state(), self.node_id) {
+            Err(refuse(reason))
+        } else {
+            Ok(())
+        };
+        if let Err(error) = result {
+            bump(&stats.proposals_failed, 1);
+            let _ = reply.send(Err(error));
+            return;
+        }
+        match self.raw_node.propose_conf_change(Vec::new(), change.to_conf_change()) {
+            Ok(()) => {
+                let index = self.raw_node.raft.raft_log.last_index();
+                let term = self.raw_node.raft.term;
+                info!(shard_id, ?change, index, term, "membership change proposed");
+                self.pending_membership = Some(PendingMembership { index, term, deadline, reply });
+            }
+            Err(error) => {
+                debug!(shard_id, ?change, %error, "raft refused a membership change");
+                bump(&stats.proposals_failed, 1);
+                let _ = reply.send(Err(self.refusal()));
+            }
+        }
+    }
+
+    /// The transport's outcome of sending a snapshot to `to`: raft must always hear it, or it
+    /// never sends to that follower again. Releases the prepared snapshot once no follower is
+    /// waiting for one.
+    pub(crate) fn report_snapshot(&mut self, to: u64, delivered: bool) {
+        let status = if delivered { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+        info!(shard_id = self.shard_id, to, delivered, "snapshot send reported");
+        self.raw_node.report_snapshot(to, status);
+        let still_needed =
+            self.raw_node.raft.prs().iter().any(|(_, progress)| progress.state == ProgressState::Snapshot);
+        if !still_needed {
+            self.raw_node.mut_store().clear_prepared_snapshot();
+        }
+    }
+
+    /// If raft asked for a snapshot it could not get, builds one from the state machine (its
+    /// data at the apply index, that entry's term, the conf state in force) and hands it to the
+    /// store; raft sends it at the follower's next heartbeat response. Called between rounds,
+    /// when every apply batch is written. A state machine that cannot produce one is logged,
+    /// never fatal: the follower just stays behind.
+    pub(crate) fn prepare_snapshot<S: StateMachine<Output = O>>(
+        &mut self,
+        state_machine: &mut S,
+    ) -> Result<()> {
+        let shard_id = self.shard_id;
+        if !self.raw_node.mut_store().take_snapshot_request() {
+            return Ok(());
+        }
+        if self.raw_node.store().prepared_snapshot_index() == Some(self.applied_index) {
+            return Ok(());
+        }
+        let data = match state_machine.snapshot_data(shard_id) {
+            Ok(data) => data,
+            Err(error) => {
+                warn!(shard_id, %error, "state machine could not produce a snapshot");
+                return Ok(());
+            }
+        };
+        if data.applied_index != self.applied_index {
+            return Err(RaftError::StateMachine {
+                shard_id,
+                index: self.applied_index,
+                source: format!(
+                    "snapshot taken at apply index {} while the runtime applied up to {}",
+                    data.applied_index, self.applied_index
+                )
+                .into(),
+            });
+        }
+        let index = data.applied_index;
+        let term = self.raw_node.raft.raft_log.term(index).map_err(RaftError::raft(shard_id))?;
+        let mut snapshot = Snapshot::default();
+        snapshot.set_data(data.data.into());
+        let metadata = snapshot.mut_metadata();
+        metadata.index = index;
+        metadata.term = term;
+        metadata.set_conf_state(self.raw_node.store().conf_state().clone());
+        info!(shard_id, index, term, bytes = snapshot.get_data().len(), "snapshot prepared");
+        self.raw_node.mut_store().set_prepared_snapshot(snapshot);
+        Ok(())
     }
 
     pub(crate) fn campaign(&mut self) -> Result<()> {
@@ -231,7 +377,8 @@ impl<E: StorageEngine, O> Peer<E, O> {
     /// Adds this replica's part of the round to the shared `batch`: the new entries, then the
     /// hard state (entries with or before it), then the log compaction if due. Also used with
     /// no Ready (`ready = None`) to persist a commit index reported by a `LightReady`. Returns
-    /// whether the batch must be fsynced for this replica.
+    /// whether the batch must be fsynced for this replica. `snapshots`: whether the state
+    /// machine produces snapshots (see `maybe_compact`).
     ///
     /// An error here leaves the shared batch unusable: it is fatal for the runtime.
     pub(crate) fn stage(
@@ -240,6 +387,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
         batch: &mut WriteBatch,
         config: &RaftConfig,
         stats: &RuntimeStats,
+        snapshots: bool,
     ) -> Result<bool> {
         let shard_id = self.shard_id;
         let store = self.raw_node.mut_store();
@@ -259,7 +407,8 @@ impl<E: StorageEngine, O> Peer<E, O> {
         };
         self.unpersisted_commit = None;
         if ready.is_some() {
-            self.maybe_compact(batch, config, commit_index).map_err(RaftError::storage(shard_id))?;
+            self.maybe_compact(batch, config, commit_index, snapshots)
+                .map_err(RaftError::storage(shard_id))?;
         }
         Ok(ready.is_some_and(Ready::must_sync))
     }
@@ -302,12 +451,16 @@ impl<E: StorageEngine, O> Peer<E, O> {
     pub(crate) fn sweep_expired(&mut self, now: Instant, stats: &RuntimeStats) {
         self.proposals.fail_expired(now, stats);
         self.reads.fail_expired(now, stats);
+        if self.pending_membership.as_ref().is_some_and(|pending| pending.deadline <= now) {
+            self.fail_membership(&ProposeError::Timeout { shard_id: self.shard_id }, stats);
+        }
     }
 
     /// Answers every pending proposal and read with `error` (runtime or replica stopping).
     pub(crate) fn fail_all(&mut self, error: &ProposeError, stats: &RuntimeStats) {
         self.proposals.fail_all(error, stats);
         self.reads.fail_all(error, stats);
+        self.fail_membership(error, stats);
     }
 
     pub(crate) fn status(&self) -> ShardStatus {
@@ -361,6 +514,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
             let error = ProposeError::NotLeader { shard_id: self.shard_id, leader_hint };
             self.proposals.fail_all(&error, stats);
             self.reads.fail_unconfirmed(&error, stats);
+            self.fail_membership(&error, stats);
         }
         self.was_leader = is_leader;
     }
@@ -396,6 +550,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
             .map_err(|source| RaftError::StateMachine { shard_id, index: metadata.index, source })?;
         write_and_persist(store, &batch)?;
         self.applied_index = metadata.index;
+        context.state_machine.applied_written(shard_id, metadata.index);
         info!(shard_id, index = metadata.index, term = metadata.term, "installed snapshot");
         Ok(())
     }
@@ -464,12 +619,41 @@ impl<E: StorageEngine, O> Peer<E, O> {
                 let result = output.ok_or(ProposeError::Dropped { shard_id, index, term });
                 proposal.complete(result, context.stats);
             }
+            self.answer_membership(&entry, context.stats);
         }
         if applied_any {
             context.state_machine.applied_written(shard_id, self.applied_index);
         }
         self.reads.complete_applied(self.applied_index, context.stats);
         Ok(())
+    }
+
+    /// Answers the pending membership change if `entry` (just applied) is its entry, or went
+    /// past it (then it was overwritten by another leader's entry).
+    fn answer_membership(&mut self, entry: &Entry, stats: &RuntimeStats) {
+        let Some(pending) = &self.pending_membership else { return };
+        if entry.index < pending.index {
+            return;
+        }
+        let Some(pending) = self.pending_membership.take() else { return };
+        let is_change =
+            matches!(entry.get_entry_type(), EntryType::EntryConfChange | EntryType::EntryConfChangeV2);
+        let result = if entry.index == pending.index && entry.term == pending.term && is_change {
+            bump(&stats.proposals_ok, 1);
+            Ok(Membership::from(self.raw_node.store().conf_state()))
+        } else {
+            bump(&stats.proposals_failed, 1);
+            Err(ProposeError::Dropped { shard_id: self.shard_id, index: pending.index, term: pending.term })
+        };
+        let _ = pending.reply.send(result);
+    }
+
+    /// Answers the pending membership change with `error`.
+    fn fail_membership(&mut self, error: &ProposeError, stats: &RuntimeStats) {
+        if let Some(pending) = self.pending_membership.take() {
+            bump(&stats.proposals_failed, 1);
+            let _ = pending.reply.send(Err(error.clone()));
+        }
     }
 
     /// Applies a committed membership change to raft and stages the new conf state in `batch`.
@@ -488,6 +672,13 @@ impl<E: StorageEngine, O> Peer<E, O> {
             self.raw_node.apply_conf_change(&change)
         }
         .map_err(RaftError::raft(shard_id))?;
+        let previous = self.raw_node.store().conf_state();
+        let added = conf_state
+            .voters
+            .iter()
+            .chain(&conf_state.learners)
+            .any(|id| !previous.voters.contains(id) && !previous.learners.contains(id));
+        self.compact_for_newcomer |= added;
         self.raw_node.mut_store().set_conf_state(batch, &conf_state).map_err(RaftError::storage(shard_id))?;
         info!(shard_id, index, voters = ?conf_state.voters, learners = ?conf_state.learners, "membership changed");
         Ok(())
@@ -495,28 +686,46 @@ impl<E: StorageEngine, O> Peer<E, O> {
 
     /// Stages log compaction up to `applied − compact_keep_entries` once more than
     /// `compact_threshold_entries` applied entries are in the log. Never past the commit index
-    /// staged in this batch, and on a leader never past what a follower still needs (snapshots
-    /// are not streamed yet, so a follower behind the compaction point could not catch up).
+    /// staged in this batch. On a leader, not past what the slowest follower still needs
+    /// either, unless it lags more than `compact_max_lag_entries`: it then catches up by
+    /// snapshot, and a dead follower cannot make the log grow without bound. After a
+    /// membership change added a replica, compacts up to the applied index at once (see
+    /// `compact_for_newcomer`). Without `snapshots` (the state machine produces none), never
+    /// past what a follower still needs.
     fn maybe_compact(
         &mut self,
         batch: &mut WriteBatch,
         config: &RaftConfig,
         commit_index: u64,
+        snapshots: bool,
     ) -> pulse_storage::Result<()> {
         let (truncated_index, _) = self.raw_node.store().truncated();
         let first_index = truncated_index + 1;
-        if self.applied_index.saturating_sub(first_index) <= config.compact_threshold_entries {
-            return Ok(());
-        }
-        let mut compact_index =
-            self.applied_index.saturating_sub(config.compact_keep_entries).min(commit_index);
-        if self.raw_node.raft.state == StateRole::Leader {
-            for (id, progress) in self.raw_node.raft.prs().iter() {
-                if *id != self.node_id {
-                    compact_index = compact_index.min(progress.matched);
-                }
+        let compact_for_newcomer = std::mem::take(&mut self.compact_for_newcomer) && snapshots;
+        let compact_index = if compact_for_newcomer {
+            self.applied_index.min(commit_index)
+        } else {
+            if self.applied_index.saturating_sub(first_index) <= config.compact_threshold_entries {
+                return Ok(());
             }
-        }
+            let mut compact_index =
+                self.applied_index.saturating_sub(config.compact_keep_entries).min(commit_index);
+            if self.raw_node.raft.state == StateRole::Leader {
+                let mut slowest = u64::MAX;
+                for (id, progress) in self.raw_node.raft.prs().iter() {
+                    if *id != self.node_id {
+                        slowest = slowest.min(progress.matched);
+                    }
+                }
+                let floor = if snapshots {
+                    self.applied_index.saturating_sub(config.compact_max_lag_entries)
+                } else {
+                    0
+                };
+                compact_index = compact_index.min(slowest.max(floor));
+            }
+            compact_index
+        };
         if compact_index < first_index {
             return Ok(());
         }

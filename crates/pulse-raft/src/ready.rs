@@ -151,8 +151,22 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
                 }
             }
             Command::Step(messages) => self.step(messages),
-            Command::AddShard { shard_id, voters, reply } => {
-                let _ = reply.send(self.add_shard(shard_id, &voters));
+            Command::AddShard { shard_id, voters, join, reply } => {
+                let _ = reply.send(self.add_shard(shard_id, &voters, join));
+            }
+            Command::ChangeMembership { shard_id, change, deadline, reply } => {
+                match self.peers.get_mut(&shard_id) {
+                    Some(peer) => peer.change_membership(change, deadline, reply, &self.stats),
+                    None => {
+                        bump(&self.stats.proposals_failed, 1);
+                        let _ = reply.send(Err(self.missing_shard(shard_id)));
+                    }
+                }
+            }
+            Command::ReportSnapshot { shard_id, to, delivered } => {
+                if let Some(peer) = self.peers.get_mut(&shard_id) {
+                    peer.report_snapshot(to, delivered);
+                }
             }
             Command::Campaign { shard_id, reply } => {
                 let _ = reply.send(self.peer_mut(shard_id).and_then(Peer::campaign));
@@ -180,7 +194,7 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
         }
     }
 
-    fn add_shard(&mut self, shard_id: u64, voters: &[u64]) -> Result<()> {
+    fn add_shard(&mut self, shard_id: u64, voters: &[u64], join: bool) -> Result<()> {
         if self.peers.contains_key(&shard_id) {
             return Err(RaftError::ShardExists { shard_id });
         }
@@ -188,6 +202,7 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
             self.node_id,
             shard_id,
             voters,
+            join,
             self.engine.clone(),
             &self.config,
             &mut self.state_machine,
@@ -225,6 +240,7 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
                 apply_batch,
                 ..
             } = self;
+            let snapshots = state_machine.produces_snapshots();
             let mut context = PeerContext { state_machine, transport: &*transport, stats, apply_batch };
 
             log_batch.clear();
@@ -234,13 +250,13 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
                 peer.issue_reads();
                 if !peer.has_ready() {
                     if peer.has_unpersisted_commit() {
-                        peer.stage(None, log_batch, config, context.stats)?;
+                        peer.stage(None, log_batch, config, context.stats, snapshots)?;
                     }
                     continue;
                 }
                 match peer.handle_ready(&mut context) {
                     Ok(ready) => {
-                        must_sync |= peer.stage(Some(&ready), log_batch, config, context.stats)?;
+                        must_sync |= peer.stage(Some(&ready), log_batch, config, context.stats, snapshots)?;
                         readies.push((shard_id, ready));
                     }
                     Err(error) => failures.push((shard_id, error)),
@@ -268,6 +284,17 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
             for (shard_id, ready) in readies {
                 let Some(peer) = peers.get_mut(&shard_id) else { continue };
                 if let Err(error) = peer.after_persist(ready, &mut context) {
+                    failures.push((shard_id, error));
+                }
+            }
+
+            // Between rounds every apply batch is written: a snapshot taken now matches the
+            // apply index.
+            for (&shard_id, peer) in peers.iter_mut() {
+                if failures.iter().any(|(failed, _)| *failed == shard_id) {
+                    continue;
+                }
+                if let Err(error) = peer.prepare_snapshot(&mut *context.state_machine) {
                     failures.push((shard_id, error));
                 }
             }
@@ -322,7 +349,10 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
             Command::Status { reply, .. } => {
                 let _ = reply.send(Err(RaftError::Stopped));
             }
-            Command::Step(_) | Command::Shutdown => {}
+            Command::ChangeMembership { reply, .. } => {
+                let _ = reply.send(Err(ProposeError::Stopped));
+            }
+            Command::Step(_) | Command::ReportSnapshot { .. } | Command::Shutdown => {}
         }
     }
 

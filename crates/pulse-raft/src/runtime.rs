@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use crate::command::Command;
 use crate::config::RaftConfig;
 use crate::error::{ProposeError, RaftError, Result};
+use crate::membership::{Membership, MembershipChange};
 use crate::ready::ReadyLoop;
 use crate::shard_status::ShardStatus;
 use crate::state_machine::StateMachine;
@@ -137,7 +138,44 @@ impl<O: Send + 'static> RuntimeHandle<O> {
         shard_id: u64,
         voters: Vec<u64>,
     ) -> impl Future<Output = Result<()>> + Send + use<O> {
-        admin_answer(self.request(|reply| Command::AddShard { shard_id, voters, reply }))
+        admin_answer(self.request(|reply| Command::AddShard { shard_id, voters, join: false, reply }))
+    }
+
+    /// Hosts a new, *uninitialized* replica of `shard_id` on this node, to be added to the
+    /// group by its leader ([`change_membership`](Self::change_membership) with
+    /// [`MembershipChange::AddLearner`]): it has no membership and no log, never campaigns, and
+    /// starts from the leader's snapshot. A shard already stored here is recovered as by
+    /// [`add_shard`](Self::add_shard).
+    pub fn join_shard(&self, shard_id: u64) -> impl Future<Output = Result<()>> + Send + use<O> {
+        admin_answer(self.request(|reply| Command::AddShard {
+            shard_id,
+            voters: Vec::new(),
+            join: true,
+            reply,
+        }))
+    }
+
+    /// Proposes a membership change of `shard_id` through this replica, the leader, and
+    /// resolves to the new membership once the change is applied here; or to why not:
+    /// `InvalidMembershipChange` (not applicable, or another change pending: nothing was
+    /// proposed), `NotLeader`, `Timeout` once `deadline` passes, `Dropped`, `Stopped`.
+    pub fn change_membership(
+        &self,
+        shard_id: u64,
+        change: MembershipChange,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Membership, ProposeError>> + Send + use<O> {
+        let (reply, answer) = oneshot::channel();
+        let _ = self.shared.inbox.send(Command::ChangeMembership { shard_id, change, deadline, reply });
+        async move { answer.await.unwrap_or(Err(ProposeError::Stopped)) }
+    }
+
+    /// Reports the outcome of sending a snapshot of `shard_id` to node `to` (a `MsgSnapshot`
+    /// this runtime handed to its transport): `delivered` once the receiver took it, `false` if
+    /// sending failed. A transport must report every snapshot it is given, exactly once: raft
+    /// sends nothing more to that follower until it hears (raft-rs `report_snapshot`).
+    pub fn report_snapshot(&self, shard_id: u64, to: u64, delivered: bool) {
+        let _ = self.shared.inbox.send(Command::ReportSnapshot { shard_id, to, delivered });
     }
 
     /// Makes the replica of `shard_id` start an election now (pre-vote first).

@@ -20,6 +20,15 @@ pub struct CommittedEntry<'a> {
     pub data: &'a [u8],
 }
 
+/// A state snapshot of one shard, as produced by [`StateMachine::snapshot_data`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotData {
+    /// The apply index the data reflects: the snapshot's raft index.
+    pub applied_index: u64,
+    /// The encoded state; opaque to the runtime.
+    pub data: Vec<u8>,
+}
+
 /// The replicated state of every shard hosted by a node: one value for the whole runtime,
 /// called from the Ready loop thread only, so it may block on disk.
 ///
@@ -71,12 +80,31 @@ pub trait StateMachine: Send + 'static {
         let _ = (shard_id, index);
     }
 
-    /// Replaces the state of `shard_id` with the snapshot taken at (`index`, `term`): adds the
-    /// deletion of the old state, the snapshot's `data` and the apply index `index` to `batch`,
-    /// which also holds the snapshot's raft metadata and is written with fsync.
+    /// Whether [`snapshot_data`](Self::snapshot_data) works. Only then does a leader compact
+    /// its log past a follower that lags (more than `compact_max_lag_entries`), or compact it
+    /// for a newly added replica: without snapshots, such a follower could never catch up.
+    fn produces_snapshots(&self) -> bool {
+        false
+    }
+
+    /// A point-in-time copy of `shard_id`'s replicated state, for a follower that needs entries
+    /// the leader's log no longer holds (or a new replica). The data must be exactly the effect
+    /// of the entries up to the returned `applied_index` (the current apply index: the runtime
+    /// calls this between rounds, when every apply batch is written), encoded so that
+    /// [`install_snapshot`](Self::install_snapshot) on another node reproduces it.
     ///
-    /// Streaming state snapshots is a later issue; until then no node produces one and the
-    /// default refuses, which stops the replica rather than letting it diverge.
+    /// The default refuses: the runtime logs it and the follower stays behind (it never
+    /// diverges).
+    fn snapshot_data(&mut self, shard_id: u64) -> Result<SnapshotData, StateMachineError> {
+        Err(format!("shard {shard_id}: this state machine does not produce snapshots").into())
+    }
+
+    /// Replaces the state of `shard_id` with the snapshot taken at (`index`, `term`): adds the
+    /// deletion of the old state, the snapshot's `data` (from [`snapshot_data`](Self::snapshot_data)
+    /// on the leader) and the apply index `index` to `batch`, which also holds the snapshot's raft
+    /// metadata and is written with fsync.
+    ///
+    /// The default refuses, which stops the replica rather than letting it diverge.
     fn install_snapshot(
         &mut self,
         shard_id: u64,

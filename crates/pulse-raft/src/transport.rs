@@ -19,6 +19,10 @@ pub struct ShardMessage {
 ///
 /// One call carries every message of one Ready phase of one or more shards, for any
 /// destinations: the implementation groups them per destination node as it sees fit.
+///
+/// A `MsgSnapshot` carries a whole state snapshot (possibly large): send it out of band, and
+/// report its outcome with [`RuntimeHandle::report_snapshot`](crate::RuntimeHandle::report_snapshot)
+/// — always, also when it is dropped, or raft never sends to that follower again.
 pub trait Transport: Send + Sync + 'static {
     /// Queues `messages` for delivery.
     fn send(&self, messages: Vec<ShardMessage>);

@@ -38,6 +38,13 @@ pub struct GrpcTransportConfig {
     pub reconnect_backoff_initial_ms: u64,
     /// Longest wait between two reconnections, in milliseconds.
     pub reconnect_backoff_max_ms: u64,
+    /// Rate limit of one outgoing snapshot stream, in bytes per second: snapshots are sent in
+    /// the background and must not starve the raft traffic of the same link.
+    pub snapshot_max_bytes_per_sec: u64,
+    /// Longest time one snapshot may take to send and be handed over, in milliseconds, on top
+    /// of its size at `snapshot_max_bytes_per_sec`: past it the send is reported failed and
+    /// raft retries later.
+    pub snapshot_timeout_ms: u64,
 }
 
 impl Default for GrpcTransportConfig {
@@ -51,6 +58,8 @@ impl Default for GrpcTransportConfig {
             keepalive_timeout_ms: 5_000,
             reconnect_backoff_initial_ms: 100,
             reconnect_backoff_max_ms: 5_000,
+            snapshot_max_bytes_per_sec: 64 * 1024 * 1024,
+            snapshot_timeout_ms: 60_000,
         }
     }
 }
@@ -58,7 +67,7 @@ impl Default for GrpcTransportConfig {
 impl GrpcTransportConfig {
     /// Checks every field; the transport is only built from a valid config.
     pub fn validate(&self) -> TransportResult<()> {
-        let positive: [(&'static str, u64); 7] = [
+        let positive: [(&'static str, u64); 9] = [
             ("queue_capacity", self.queue_capacity as u64),
             ("max_batch_messages", self.max_batch_messages as u64),
             ("max_batch_bytes", self.max_batch_bytes as u64),
@@ -66,6 +75,8 @@ impl GrpcTransportConfig {
             ("keepalive_interval_ms", self.keepalive_interval_ms),
             ("keepalive_timeout_ms", self.keepalive_timeout_ms),
             ("reconnect_backoff_initial_ms", self.reconnect_backoff_initial_ms),
+            ("snapshot_max_bytes_per_sec", self.snapshot_max_bytes_per_sec),
+            ("snapshot_timeout_ms", self.snapshot_timeout_ms),
         ];
         for (field, value) in positive {
             if value == 0 {

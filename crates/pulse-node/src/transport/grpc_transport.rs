@@ -4,16 +4,20 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use pulse_raft::{ShardMessage, Transport};
+use pulse_raft::{RuntimeHandle, ShardMessage, Transport};
 use raft::eraftpb::MessageType;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use tonic::transport::Endpoint;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::config::GrpcTransportConfig;
 use super::error::{TransportError, TransportResult};
 use super::peer_sender::PeerSender;
+use super::snapshot_sender::send_snapshot;
+
+/// Where the outcome of a snapshot send goes: `(shard_id, to, delivered)`.
+type SnapshotReporter = Arc<dyn Fn(u64, u64, bool) + Send + Sync>;
 
 /// Counter of raft messages the transport dropped, labelled by `reason`.
 pub(super) const DROPPED_MESSAGES: &str = "pulse_raft_transport_dropped_messages_total";
@@ -25,6 +29,12 @@ pub(super) const DROPPED_MESSAGES: &str = "pulse_raft_transport_dropped_messages
 /// messages into those queues, so it never blocks the Ready loop: a full queue drops the
 /// message (raft retransmits). The task connects lazily, keeps one client-streaming `Send` call
 /// open, batches whatever is queued, and reconnects with capped exponential backoff.
+///
+/// Snapshots (`MsgSnapshot`) go out of band: each in its own task and `SendSnapshot` call
+/// (`snapshot_sender`), throttled to `snapshot_max_bytes_per_sec`, and the outcome is reported
+/// to the runtime given to [`report_snapshots_to`](Self::report_snapshots_to) — which a node
+/// must call once its runtime is started: raft sends nothing more to a follower whose snapshot
+/// outcome it never hears.
 ///
 /// Clones share the address book and the tasks (keep one to update addresses after handing the
 /// transport to [`RaftRuntime::start`](pulse_raft::RaftRuntime::start)). Dropping the last
@@ -42,6 +52,8 @@ struct Shared {
     config: Arc<GrpcTransportConfig>,
     peers: Mutex<Peers>,
     counters: Arc<DropCounters>,
+    /// Set by `report_snapshots_to`.
+    snapshot_reporter: Mutex<Option<SnapshotReporter>>,
 }
 
 /// The address book and the links to the peer tasks.
@@ -65,7 +77,7 @@ pub(super) struct DropCounters {
     pub(super) unknown_peer: AtomicU64,
     /// The destination's queue was full.
     pub(super) queue_full: AtomicU64,
-    /// Not sendable: MsgSnapshot, or a message that would not encode.
+    /// Not sendable: a message that would not encode.
     pub(super) unsendable: AtomicU64,
     /// Queued, then lost to a failed connection or stream.
     pub(super) unreachable: AtomicU64,
@@ -124,6 +136,7 @@ impl GrpcTransport {
                 config: Arc::new(config),
                 peers: Mutex::new(Peers::default()),
                 counters: Arc::default(),
+                snapshot_reporter: Mutex::new(None),
             }),
         })
     }
@@ -161,6 +174,52 @@ impl GrpcTransport {
         self.shared.runtime.spawn(sender.run());
         peers.links.insert(node_id, PeerLink { queue, address });
         Ok(())
+    }
+
+    /// Reports the outcome of every snapshot this transport sends to `runtime` (the runtime the
+    /// transport was given to), with [`RuntimeHandle::report_snapshot`]. Call once the runtime
+    /// is started; until then snapshots are sent without reporting (see `send_snapshot`).
+    pub fn report_snapshots_to<O: Send + 'static>(&self, runtime: &RuntimeHandle<O>) {
+        let runtime = runtime.clone();
+        let reporter: SnapshotReporter =
+            Arc::new(move |shard_id, to, delivered| runtime.report_snapshot(shard_id, to, delivered));
+        *self.shared.snapshot_reporter.lock().unwrap_or_else(PoisonError::into_inner) = Some(reporter);
+    }
+
+    /// Starts sending a snapshot to its node in the background and reports the outcome. A
+    /// snapshot to a node without address is dropped, counted and reported failed. Without a
+    /// runtime to report to (`report_snapshots_to` not called), the snapshot is still sent: a
+    /// delivered one unblocks raft anyway (the follower's answer), a failed one leaves that
+    /// follower waiting until the next leader change — hence the warning.
+    fn send_snapshot(&self, peers: &Peers, message: ShardMessage) {
+        let (shard_id, to) = (message.shard_id, message.message.to);
+        let reporter = self.shared.snapshot_reporter.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let report = move |delivered: bool| match &reporter {
+            Some(reporter) => reporter(shard_id, to, delivered),
+            None => warn!(shard_id, to, delivered, "snapshot outcome not reported: call report_snapshots_to"),
+        };
+        let Some(endpoint) = peers.links.get(&to).map(|link| link.address.borrow().clone()) else {
+            warn!(shard_id, to, "dropped a raft snapshot: no address for its node");
+            self.shared.counters.add(DropReason::UnknownPeer, 1);
+            report(false);
+            return;
+        };
+        let (from_node_id, config, counters) =
+            (self.shared.node_id, self.shared.config.clone(), self.shared.counters.clone());
+        self.shared.runtime.spawn(async move {
+            let bytes = message.message.get_snapshot().get_data().len();
+            match send_snapshot(endpoint, from_node_id, message, &config).await {
+                Ok(index) => {
+                    info!(shard_id, to, index, bytes, "snapshot sent");
+                    report(true);
+                }
+                Err(error) => {
+                    warn!(shard_id, to, bytes, %error, "snapshot send failed");
+                    counters.add(DropReason::Unreachable, 1);
+                    report(false);
+                }
+            }
+        });
     }
 
     /// Forgets node `node_id`: its task ends and messages to it are dropped from now on.
@@ -212,11 +271,7 @@ impl Transport for GrpcTransport {
         for message in messages {
             let to = message.message.to;
             if message.message.get_msg_type() == MessageType::MsgSnapshot {
-                warn!(
-                    shard_id = message.shard_id,
-                    to, "dropped a raft snapshot: snapshots are not streamed yet"
-                );
-                self.shared.counters.add(DropReason::Unsendable, 1);
+                self.send_snapshot(&peers, message);
                 continue;
             }
             let Some(link) = peers.links.get(&to) else {

@@ -17,12 +17,16 @@
 //!
 //! Delivery is best effort and ordered per destination node, which is all raft asks: anything
 //! lost (full queue, unknown address, broken connection, wrong receiver) is retransmitted by
-//! raft. Snapshots (`MsgSnapshot`) will go through `SendSnapshot`; until then they are dropped
-//! with a warning and the receiver answers `UNIMPLEMENTED`.
+//! raft. Snapshots (`MsgSnapshot`) go out of band through `SendSnapshot`, one call each, in
+//! chunks of at most 1 MiB paced to `snapshot_max_bytes_per_sec`, with a trailer holding the
+//! size and xxh3 checksum; the receiver checks it, steps the message (data included) into its
+//! runtime and answers; the sender reports the outcome to its runtime
+//! ([`GrpcTransport::report_snapshots_to`]), as raft requires.
 //!
 //! ## Layout
 //! - [`GrpcTransport`] (`grpc_transport`): the address book, the per-peer queues, drop counters.
 //! - `peer_sender`: the task per peer node that owns its queue and stream.
+//! - `snapshot_sender`: one snapshot's `SendSnapshot` call (chunks, pacing, trailer).
 //! - [`RaftTransportService`] (`service`): the receiving side.
 //! - `envelope`: `ShardMessage` ↔ `RaftEnvelope`, the only place raft messages are encoded.
 //! - [`GrpcTransportConfig`] (`config`), [`TransportError`] (`error`).
@@ -33,6 +37,7 @@ mod error;
 mod grpc_transport;
 mod peer_sender;
 mod service;
+mod snapshot_sender;
 
 pub use config::GrpcTransportConfig;
 pub use error::{TransportError, TransportResult};

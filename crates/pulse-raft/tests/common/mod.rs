@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pulse_raft::{CommittedEntry, RaftConfig, StateMachine, StateMachineError};
+use pulse_raft::{CommittedEntry, RaftConfig, SnapshotData, StateMachine, StateMachineError};
 use pulse_storage::{ColumnFamily, MemoryEngine, StorageEngine, StorageError, WriteBatch, WriteOptions};
 
 /// One apply call seen by [`RecordingStateMachine`]: `(shard_id, index, data)`; empty data for
@@ -26,6 +26,8 @@ pub struct RecordingStateMachine<E> {
     fail_from_index: Option<u64>,
     /// `applied_written` calls: `(shard_id, index, apply index readable in the engine then)`.
     written: Arc<Mutex<Vec<(u64, u64, u64)>>>,
+    /// `install_snapshot` calls: `(shard_id, index)`.
+    snapshots_installed: Arc<Mutex<Vec<(u64, u64)>>>,
 }
 
 impl<E: StorageEngine> RecordingStateMachine<E> {
@@ -35,6 +37,7 @@ impl<E: StorageEngine> RecordingStateMachine<E> {
             applies: Arc::default(),
             fail_from_index: None,
             written: Arc::default(),
+            snapshots_installed: Arc::default(),
         }
     }
 
@@ -45,6 +48,11 @@ impl<E: StorageEngine> RecordingStateMachine<E> {
     /// The apply calls of this instance's life, shared with the test.
     pub fn applies(&self) -> Arc<Mutex<Vec<ApplyRecord>>> {
         self.applies.clone()
+    }
+
+    /// The snapshots this instance installed: `(shard_id, index)`.
+    pub fn snapshots_installed(&self) -> Arc<Mutex<Vec<(u64, u64)>>> {
+        self.snapshots_installed.clone()
     }
 
     /// The `applied_written` calls of this instance's life: `(shard_id, index, apply index
@@ -110,6 +118,45 @@ impl<E: StorageEngine> StateMachine for RecordingStateMachine<E> {
     fn applied_written(&mut self, shard_id: u64, index: u64) {
         let readable = self.applied_index(shard_id).unwrap_or(0);
         self.written.lock().unwrap().push((shard_id, index, readable));
+    }
+
+    fn produces_snapshots(&self) -> bool {
+        true
+    }
+
+    /// The shard's commands as `index (8) · len (4) · data` records.
+    fn snapshot_data(&mut self, shard_id: u64) -> Result<SnapshotData, StateMachineError> {
+        let mut data = Vec::new();
+        for (index, command) in stored_commands(&self.engine, shard_id) {
+            data.extend_from_slice(&index.to_be_bytes());
+            data.extend_from_slice(&(command.len() as u32).to_be_bytes());
+            data.extend_from_slice(&command);
+        }
+        Ok(SnapshotData { applied_index: self.applied_index(shard_id)?, data })
+    }
+
+    fn install_snapshot(
+        &mut self,
+        shard_id: u64,
+        index: u64,
+        _term: u64,
+        mut data: &[u8],
+        batch: &mut WriteBatch,
+    ) -> Result<(), StateMachineError> {
+        batch.delete_range(ColumnFamily::State, &data_key(shard_id, 0), &data_key(shard_id + 1, 0));
+        while !data.is_empty() {
+            if data.len() < 12 {
+                return Err("truncated snapshot record".into());
+            }
+            let command_index = u64::from_be_bytes(data[..8].try_into().unwrap());
+            let len = u32::from_be_bytes(data[8..12].try_into().unwrap()) as usize;
+            let command = data.get(12..12 + len).ok_or("truncated snapshot record")?;
+            batch.put(ColumnFamily::State, &data_key(shard_id, command_index), command);
+            data = &data[12 + len..];
+        }
+        batch.put(ColumnFamily::Meta, &apply_key(shard_id), &index.to_be_bytes());
+        self.snapshots_installed.lock().unwrap().push((shard_id, index));
+        Ok(())
     }
 }
 

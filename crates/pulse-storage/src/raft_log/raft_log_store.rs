@@ -1,5 +1,6 @@
 //! [`RaftLogStore`]: raft-rs's `Storage` for one shard, over any [`StorageEngine`].
 
+use std::cell::Cell;
 use std::fmt;
 use std::ops::ControlFlow;
 
@@ -47,10 +48,21 @@ use crate::raft_log::keys::{
 /// read. Everything else reads the engine; corrupt or missing records are errors, never panics.
 ///
 /// # Snapshots
-/// [`raft::Storage::snapshot`] answers `SnapshotTemporarilyUnavailable` (raft retries later)
-/// until state snapshots exist (issue 5): a snapshot with metadata but no state would make a
-/// follower silently diverge. Installing a received snapshot's metadata is
-/// [`apply_snapshot`](Self::apply_snapshot).
+/// The store cannot build a snapshot itself: the data belongs to the state machine, which the
+/// caller (the Ready loop) owns. So snapshots are *prepared* by the caller:
+/// 1. raft calls [`raft::Storage::snapshot`] when a follower needs compacted entries. Without a
+///    usable prepared snapshot the store records the request and answers
+///    `SnapshotTemporarilyUnavailable` (raft retries at the follower's next heartbeat response).
+/// 2. The caller sees the request with [`take_snapshot_request`](Self::take_snapshot_request),
+///    builds a point-in-time snapshot (state machine data at its apply index, the term of that
+///    index, the conf state) and hands it over with
+///    [`set_prepared_snapshot`](Self::set_prepared_snapshot).
+/// 3. The next `snapshot()` answers a clone of it, as long as it is not older than the
+///    compaction point (a follower installing it must find the following entries) nor than
+///    raft's `request_index`. [`clear_prepared_snapshot`](Self::clear_prepared_snapshot)
+///    releases its memory once sent.
+///
+/// Installing a received snapshot's metadata is [`apply_snapshot`](Self::apply_snapshot).
 pub struct RaftLogStore<E: StorageEngine> {
     engine: E,
     shard_id: u64,
@@ -62,6 +74,10 @@ pub struct RaftLogStore<E: StorageEngine> {
     scratch: Vec<u8>,
     /// End offsets in `scratch` of each encoded record.
     scratch_ends: Vec<usize>,
+    /// The snapshot the caller prepared for raft to send (see "Snapshots").
+    prepared_snapshot: Option<Snapshot>,
+    /// Set by `snapshot()` when raft asked for a snapshot this store could not answer.
+    snapshot_requested: Cell<bool>,
 }
 
 /// The cached summary of a shard's raft records.
@@ -147,6 +163,8 @@ impl<E: StorageEngine> RaftLogStore<E> {
             staged: None,
             scratch: Vec::new(),
             scratch_ends: Vec::new(),
+            prepared_snapshot: None,
+            snapshot_requested: Cell::new(false),
         })
     }
 
@@ -173,6 +191,29 @@ impl<E: StorageEngine> RaftLogStore<E> {
     /// Index and term of the last discarded entry (`(0, 0)` before any compaction).
     pub fn truncated(&self) -> (u64, u64) {
         (self.persisted.truncated_index, self.persisted.truncated_term)
+    }
+
+    /// Whether raft asked for a snapshot that was not prepared (or too old) since the last call;
+    /// resets the request. The caller answers with [`set_prepared_snapshot`](Self::set_prepared_snapshot).
+    pub fn take_snapshot_request(&mut self) -> bool {
+        self.snapshot_requested.replace(false)
+    }
+
+    /// Hands raft a snapshot to send to followers that need compacted entries: the state
+    /// machine's data at its apply index `metadata.index`, that entry's term and the conf state
+    /// in force there. Replaces any earlier one.
+    pub fn set_prepared_snapshot(&mut self, snapshot: Snapshot) {
+        self.prepared_snapshot = Some(snapshot);
+    }
+
+    /// Drops the prepared snapshot (it was sent, or is outdated): a later request rebuilds one.
+    pub fn clear_prepared_snapshot(&mut self) {
+        self.prepared_snapshot = None;
+    }
+
+    /// The index of the prepared snapshot, if any.
+    pub fn prepared_snapshot_index(&self) -> Option<u64> {
+        self.prepared_snapshot.as_ref().map(|snapshot| snapshot.get_metadata().index)
     }
 
     /// Adds `entries` (consecutive indexes, from raft's `Ready::entries`) to `batch`, replacing
@@ -312,7 +353,7 @@ impl<E: StorageEngine> RaftLogStore<E> {
     /// Adds to `batch` the metadata of a received snapshot (raft's `Ready::snapshot`): the whole
     /// log is discarded, the snapshot's index and term become the truncated state, its conf state
     /// is stored and the hard state's term and commit move up to it. The state machine installs
-    /// the snapshot's data (issue 5) in the same batch.
+    /// the snapshot's data in the same batch.
     ///
     /// Errors, with `batch` untouched: the snapshot is not newer than the compaction point
     /// (raft's `SnapshotOutOfDate`).
@@ -548,7 +589,16 @@ impl<E: StorageEngine> raft::Storage for RaftLogStore<E> {
         Ok(self.persisted.last_index)
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    /// The prepared snapshot if it is usable (not older than the compaction point nor than
+    /// `request_index`); otherwise records the request and answers "temporarily unavailable".
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        if let Some(snapshot) = &self.prepared_snapshot {
+            let index = snapshot.get_metadata().index;
+            if index >= self.persisted.truncated_index && index >= request_index && index > 0 {
+                return Ok(snapshot.clone());
+            }
+        }
+        self.snapshot_requested.set(true);
         Err(StorageError::SnapshotTemporarilyUnavailable { shard_id: self.shard_id }.into())
     }
 }
@@ -559,6 +609,7 @@ impl<E: StorageEngine> fmt::Debug for RaftLogStore<E> {
             .field("shard_id", &self.shard_id)
             .field("persisted", &self.persisted)
             .field("staged", &self.staged.is_some())
+            .field("prepared_snapshot_index", &self.prepared_snapshot_index())
             .finish()
     }
 }

@@ -44,7 +44,7 @@ fn run_ready_rounds<E: StorageEngine>(node: &mut RawNode<RaftLogStore<E>>) -> Ve
         let mut ready = node.ready();
         // 1. Send messages: a single voter has no peer to send to.
         assert!(ready.messages().is_empty());
-        // 2. Install a snapshot (metadata only until issue 5), in the round's batch.
+        // 2. Install a snapshot's metadata, in the round's batch.
         let mut batch = WriteBatch::new();
         if !ready.snapshot().is_empty() {
             node.mut_store().apply_snapshot(&mut batch, ready.snapshot().get_metadata()).unwrap();

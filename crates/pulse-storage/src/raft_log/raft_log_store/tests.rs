@@ -23,7 +23,7 @@ engine_test_suite!(
     restart_recovers_everything,
     shards_do_not_interfere,
     apply_snapshot_replaces_the_log,
-    snapshot_is_temporarily_unavailable,
+    snapshot_is_unavailable_until_prepared,
     destroy_removes_only_this_shard,
     corrupt_records_are_errors_not_panics,
 );
@@ -403,12 +403,28 @@ fn apply_snapshot_replaces_the_log<H: EngineHarness>(mut harness: H) {
     assert_eq!(store.conf_state(), metadata.get_conf_state());
 }
 
-fn snapshot_is_temporarily_unavailable<H: EngineHarness>(harness: H) {
-    let store = store_with_entries(harness.engine(), 3);
+fn snapshot_is_unavailable_until_prepared<H: EngineHarness>(harness: H) {
+    let mut store = store_with_entries(harness.engine(), 3);
+    assert!(!store.take_snapshot_request());
     assert_eq!(
         store.snapshot(3, 2),
         Err(raft::Error::Store(raft::StorageError::SnapshotTemporarilyUnavailable))
     );
+    assert!(store.take_snapshot_request(), "the request is recorded");
+    assert!(!store.take_snapshot_request(), "and reset once taken");
+
+    let mut snapshot = raft::eraftpb::Snapshot::default();
+    snapshot.mut_metadata().index = 2;
+    snapshot.mut_metadata().term = 1;
+    snapshot.data = b"state".to_vec().into();
+    store.set_prepared_snapshot(snapshot.clone());
+    assert_eq!(store.prepared_snapshot_index(), Some(2));
+    assert_eq!(store.snapshot(0, 2), Ok(snapshot.clone()));
+    assert!(store.snapshot(3, 2).is_err(), "older than the requested index: unavailable");
+    assert!(store.take_snapshot_request());
+
+    store.clear_prepared_snapshot();
+    assert!(store.snapshot(0, 2).is_err());
 }
 
 fn destroy_removes_only_this_shard<H: EngineHarness>(harness: H) {
