@@ -62,6 +62,9 @@ pub struct ServerConfig {
     pub node_down_after_ms: u64,
     /// Deadline of a request the gateway forwards to another process, retries included, ms.
     pub request_timeout_ms: u64,
+    /// Linearizable reads on the shard leader's lease instead of a ReadIndex round (see
+    /// `pulse_raft::RaftConfig::lease_reads`); off by default.
+    pub lease_reads: bool,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +87,7 @@ impl Default for ServerConfig {
             heartbeat_interval_ms: 1_000,
             node_down_after_ms: 30_000,
             request_timeout_ms: 10_000,
+            lease_reads: false,
         }
     }
 }
@@ -140,6 +144,11 @@ impl ServerConfig {
             return invalid("join", "must list non-empty HOST:PORT addresses");
         }
         Ok(())
+    }
+
+    /// The raft settings of the shard replicas.
+    pub fn raft(&self) -> pulse_raft::RaftConfig {
+        pulse_raft::RaftConfig { lease_reads: self.lease_reads, ..pulse_raft::RaftConfig::default() }
     }
 
     /// The address other processes reach this one at: `advertise`, else `listen`.

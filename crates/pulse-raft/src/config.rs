@@ -44,6 +44,11 @@ pub struct RaftConfig {
     /// snapshot, so a dead follower cannot make the log grow without bound. At least
     /// `compact_keep_entries`.
     pub compact_max_lag_entries: u64,
+    /// Linearizable reads on the leader's lease instead of a ReadIndex round of heartbeats
+    /// (raft-rs `ReadOnlyOption::LeaseBased`): faster, but correct only while clocks run at
+    /// the same rate — the lease is shorter than the election timeout and `check_quorum` is
+    /// always on; a leader handing leadership over serves no lease read. Off by default.
+    pub lease_reads: bool,
     /// Inputs (proposals, messages, commands) taken from the inbox before a round runs: bounds
     /// the latency of a round while letting a burst share one fsync (group commit).
     pub max_inputs_per_round: usize,
@@ -62,6 +67,7 @@ impl Default for RaftConfig {
             compact_threshold_entries: 10_000,
             compact_keep_entries: 1_000,
             compact_max_lag_entries: 100_000,
+            lease_reads: false,
             max_inputs_per_round: 4_096,
         }
     }
@@ -136,6 +142,11 @@ impl RaftConfig {
             pre_vote: true,
             max_uncommitted_size: self.max_uncommitted_size_bytes,
             max_committed_size_per_ready: self.max_committed_size_per_ready_bytes,
+            read_only_option: if self.lease_reads {
+                raft::ReadOnlyOption::LeaseBased
+            } else {
+                raft::ReadOnlyOption::Safe
+            },
             ..raft::Config::default()
         }
     }

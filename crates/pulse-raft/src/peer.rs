@@ -327,6 +327,14 @@ impl<E: StorageEngine, O> Peer<E, O> {
         if self.raw_node.raft.state != StateRole::Leader {
             return read.complete(Err(self.not_leader()), stats);
         }
+        // DESIGN.md: no lease read while leadership is being handed over — the new leader is
+        // elected without waiting for this one's lease to run out.
+        if self.raw_node.raft.read_only.option == raft::ReadOnlyOption::LeaseBased
+            && let Some(transferee) = self.raw_node.raft.lead_transferee
+        {
+            let refusal = ProposeError::NotLeader { shard_id: self.shard_id, leader_hint: Some(transferee) };
+            return read.complete(Err(refusal), stats);
+        }
         self.reads.push_unsent(read);
         self.issue_reads();
     }

@@ -191,3 +191,21 @@ async fn a_deposed_leader_fails_its_pending_proposals_with_not_leader() {
     }
     cluster.shutdown();
 }
+
+#[tokio::test]
+async fn lease_reads_answer_on_the_leader_and_stop_during_a_transfer() {
+    let cluster = Cluster::start(RaftConfig { lease_reads: true, ..test_config() }).await;
+    let last = within("propose", cluster.handle(1).propose(SHARD, vec![1], far_deadline())).await.unwrap();
+    let read_index = within("read", cluster.handle(1).read_index(SHARD, far_deadline())).await.unwrap();
+    assert!(read_index >= last, "a lease read covers every acknowledged write");
+    let follower = within("read", cluster.handle(2).read_index(SHARD, far_deadline())).await;
+    assert!(matches!(follower, Err(ProposeError::NotLeader { .. })));
+
+    // While a transfer to an isolated node is pending, the old leader serves no lease read.
+    cluster.network.isolate(3);
+    within("transfer", cluster.handle(1).transfer_leader(SHARD, 3)).await.unwrap();
+    let during = within("read", cluster.handle(1).read_index(SHARD, far_deadline())).await;
+    assert_eq!(during, Err(ProposeError::NotLeader { shard_id: SHARD, leader_hint: Some(3) }));
+    cluster.network.heal();
+    cluster.shutdown();
+}

@@ -23,7 +23,7 @@ use pulse_proto::internal::v1::node_registry_client::NodeRegistryClient;
 use pulse_proto::internal::v1::{
     HeartbeatRequest, HostedShards, NodeIdentity, RegisterRequest, ReplicaStatus, ShardDescriptor,
 };
-use pulse_raft::{RaftConfig, RaftRuntime, RuntimeHandle, ShardRole};
+use pulse_raft::{RaftRuntime, RuntimeHandle, ShardRole};
 use pulse_storage::{ColumnFamily, RocksEngine, StorageEngine, WriteBatch, WriteOptions};
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
@@ -90,8 +90,9 @@ impl StorageNode {
         machine.on_applied(move |_, _| applied.send_modify(|rounds| *rounds = rounds.wrapping_add(1)));
         let opener = machine.opener();
         let transport = super::new_transport(node_id)?;
-        let runtime =
-            RaftRuntime::start(node_id, RaftConfig::default(), engine.clone(), machine, transport.clone())?;
+        let runtime = RaftRuntime::start(node_id, config.raft(), engine.clone(), machine, transport.clone())?;
+        // Raft must hear how every snapshot it sent went, or that follower stalls.
+        transport.report_snapshots_to(&runtime);
         let router = Arc::new(Router::new(Some(node_id)));
         let shards = LocalShards::new(
             runtime.clone(),

@@ -71,6 +71,7 @@ pub async fn run_coordinator(
     }
     let runtime =
         RaftRuntime::start(coordinator_id, RaftConfig::default(), engine, machine, transport.clone())?;
+    transport.report_snapshots_to(&runtime);
     runtime.add_shard(METADATA_GROUP_ID, (1..=peers.len() as u64).collect()).await?;
     let settings = CoordinatorSettings {
         coordinator_id,
