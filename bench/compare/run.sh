@@ -150,12 +150,13 @@ deploy/local-cluster.sh down >&2
 CLUSTER_UP=
 
 # ---- table -----------------------------------------------------------------------------------
-mkdir -p "$(dirname "$OUT")"
+mkdir -p "$(dirname "$OUT")" bench/compare/raw
+cp "$WORK"/*.txt "$WORK"/*.json bench/compare/raw/ 2>/dev/null || true
 python3 - "$WORK" "$OUT" <<EOF
 import json, sys, datetime
 work, out = sys.argv[1], sys.argv[2]
-def pulse(name):
-    with open(f"{work}/pulse-{name}.json") as f:
+def pulse(name, system="pulse"):
+    with open(f"{work}/{system}-{name}.json") as f:
         return json.load(f)
 def num(text):
     try:
@@ -163,7 +164,7 @@ def num(text):
     except (TypeError, ValueError):
         return None
 ingest, get, batch = pulse("ingest"), pulse("get"), pulse("batch-get")
-ingest3, get3 = pulse("3-ingest"), pulse("3-get")
+ingest3, get3 = pulse("ingest", "pulse3"), pulse("get", "pulse3")
 etcd_wps = num("$ETCD_WPS")
 etcd_slowest = num("$ETCD_SLOWEST")
 redis_get, redis_hset = num("$REDIS_GET_RPS"), num("$REDIS_HSET_RPS")
@@ -206,6 +207,4 @@ print(text)
 with open(out, "w") as f:
     f.write(text)
 EOF
-mkdir -p bench/compare/raw
-cp "$WORK"/*.txt "$WORK"/*.json bench/compare/raw/ 2>/dev/null || true
 log "written to $OUT (raw outputs in bench/compare/raw/)"
