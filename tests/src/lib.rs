@@ -3,12 +3,14 @@
 //! - [`TestServer`]: a standalone server started in-process on `127.0.0.1:0` over a directory,
 //!   stopped through its shutdown future.
 //! - [`bounded`]: every wait of a test is bounded by [`WAIT`].
+//! - [`cluster`]: a real cluster of `pulsed` processes (coordinator + nodes) and its waits.
 //! - [`process`]: real `pulsed` child processes (standalone, coordinator, node) for crash and
 //!   cluster tests.
 //! - [`netns`]: a private network of Linux network namespaces (one per process) that a test
 //!   can cut a process off from and heal (partition tests; needs root and iproute2).
 //! - Time constants of the manual clock the tests run on.
 
+pub mod cluster;
 pub mod netns;
 pub mod process;
 

@@ -14,105 +14,21 @@
 //! 5. every process is SIGKILLed when dropped, so a failing test leaves nothing behind.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pulse_client::{Client, ClientConfig, v1};
-use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
-use pulse_tests::process::{PulsedProcess, free_address};
+use pulse_tests::cluster::LocalCluster;
 
 /// Storage nodes.
 const NODES: usize = 3;
 /// Shards of the cluster.
-const SHARDS: &str = "4";
+const SHARDS: u64 = 4;
 /// Customers the events are spread over.
 const CUSTOMERS: usize = 20;
 /// Events per phase.
 const EVENTS: usize = 200;
 /// The client's per-call deadline (an election after a kill takes 1–2 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bound of every wait for the cluster.
-const CLUSTER_WAIT: Duration = Duration::from_secs(90);
-
-/// The processes of the cluster.
-struct Cluster {
-    coordinator: PulsedProcess,
-    nodes: Vec<PulsedProcess>,
-}
-
-impl Cluster {
-    fn start(dir: &Path) -> Self {
-        let coordinator_address = free_address();
-        let coordinator = PulsedProcess::start(
-            &coordinator_address,
-            args(&[
-                "coordinator",
-                "--listen",
-                &coordinator_address,
-                "--data-dir",
-                dir.join("coordinator").to_str().unwrap(),
-                "--replication-factor",
-                "3",
-                "--initial-shards",
-                SHARDS,
-            ]),
-            dir.join("coordinator.log"),
-        );
-        let nodes = (1..=NODES)
-            .map(|i| {
-                let address = free_address();
-                let data_dir = dir.join(format!("node-{i}"));
-                PulsedProcess::start(
-                    &address,
-                    args(&[
-                        "node",
-                        "--listen",
-                        &address,
-                        "--data-dir",
-                        data_dir.to_str().unwrap(),
-                        "--join",
-                        &coordinator_address,
-                    ]),
-                    dir.join(format!("node-{i}.log")),
-                )
-            })
-            .collect();
-        Self { coordinator, nodes }
-    }
-
-    /// Waits until every process serves and every shard has a leader; the cluster state then.
-    async fn wait_ready(&mut self) -> v1::ClusterState {
-        let channel = self.coordinator.wait_serving().await;
-        for node in &mut self.nodes {
-            node.wait_serving().await;
-        }
-        let started = Instant::now();
-        let mut client = ClusterServiceClient::new(channel);
-        let mut last = None;
-        for _attempt in 0..2_000 {
-            if let Ok(state) = client.get_cluster_state(v1::GetClusterStateRequest {}).await {
-                let state = state.into_inner();
-                let up = state.nodes.iter().filter(|n| n.state == v1::NodeState::Up as i32).count();
-                if up == NODES && !state.shards.is_empty() && state.shards.iter().all(|s| s.leader != 0) {
-                    return state;
-                }
-                last = Some(state);
-            }
-            assert!(started.elapsed() < CLUSTER_WAIT, "cluster not ready after {CLUSTER_WAIT:?}: {last:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("cluster not ready after 2000 polls: {last:?}");
-    }
-
-    fn node_index(&self, state: &v1::ClusterState, node_id: u64) -> usize {
-        let address = &state.nodes.iter().find(|n| n.node_id == node_id).unwrap().address;
-        self.nodes.iter().position(|n| &n.address == address).unwrap()
-    }
-}
-
-fn args(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|part| (*part).to_owned()).collect()
-}
 
 fn customer(index: usize) -> String {
     format!("client-{index:02}")
@@ -175,9 +91,9 @@ async fn check_counts(client: &Client, expected: u64) {
 async fn the_client_routes_to_leaders_and_reroutes_after_a_leader_kill() {
     // 1. The cluster, every shard led.
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start(dir.path());
+    let mut cluster = LocalCluster::start(dir.path(), NODES, SHARDS);
     let state = cluster.wait_ready().await;
-    assert_eq!(state.shards.len(), SHARDS.parse::<usize>().unwrap());
+    assert_eq!(state.shards.len() as u64, SHARDS);
     eprintln!(
         "step 1: cluster ready, leaders {:?}",
         state.shards.iter().map(|s| s.leader).collect::<Vec<_>>()

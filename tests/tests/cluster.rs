@@ -21,7 +21,6 @@
 //! Every process is SIGKILLed when dropped, so a failing test leaves nothing behind.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,6 +29,7 @@ use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::admin_service_client::AdminServiceClient;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
+use pulse_tests::cluster::{CLUSTER_WAIT, LocalCluster, args, connect, start_node, wait_for_state};
 use pulse_tests::process::{PulsedProcess, free_address};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
@@ -37,7 +37,7 @@ use tonic::transport::Channel;
 /// Storage nodes.
 const NODES: usize = 3;
 /// Shards of the cluster (fewer than the default keeps the debug build quick).
-const SHARDS: &str = "8";
+const SHARDS: u64 = 8;
 /// Customers the events are spread over.
 const CUSTOMERS: usize = 24;
 /// Events per IngestRequest.
@@ -48,100 +48,6 @@ const MAX_BATCHES: usize = 5_000;
 const ACKED_PER_PHASE: usize = 20;
 /// Deadline of one Ingest request (the gateway retries inside it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Bound of every wait for the cluster.
-const CLUSTER_WAIT: Duration = Duration::from_secs(90);
-
-/// The processes of a cluster and their command lines.
-struct Cluster {
-    coordinator: PulsedProcess,
-    nodes: Vec<PulsedProcess>,
-}
-
-impl Cluster {
-    fn start(dir: &Path) -> Self {
-        let coordinator_address = free_address();
-        let coordinator = PulsedProcess::start(
-            &coordinator_address,
-            args(&[
-                "coordinator",
-                "--listen",
-                &coordinator_address,
-                "--data-dir",
-                dir.join("coordinator").to_str().unwrap(),
-                "--replication-factor",
-                "3",
-                "--initial-shards",
-                SHARDS,
-            ]),
-            dir.join("coordinator.log"),
-        );
-        let nodes = (1..=NODES)
-            .map(|i| {
-                let address = free_address();
-                let data_dir = dir.join(format!("node-{i}"));
-                PulsedProcess::start(
-                    &address,
-                    args(&[
-                        "node",
-                        "--listen",
-                        &address,
-                        "--data-dir",
-                        data_dir.to_str().unwrap(),
-                        "--join",
-                        &coordinator_address,
-                    ]),
-                    dir.join(format!("node-{i}.log")),
-                )
-            })
-            .collect();
-        Self { coordinator, nodes }
-    }
-
-    /// Waits until every process serves and every shard has a leader; the cluster state then.
-    async fn wait_ready(&mut self) -> v1::ClusterState {
-        let channel = self.coordinator.wait_serving().await;
-        for node in &mut self.nodes {
-            node.wait_serving().await;
-        }
-        wait_for_state(&channel, |state| {
-            let up = state.nodes.iter().filter(|n| n.state == v1::NodeState::Up as i32).count();
-            up == NODES && !state.shards.is_empty() && state.shards.iter().all(|s| s.leader != 0)
-        })
-        .await
-    }
-
-    fn node_index(&self, state: &v1::ClusterState, node_id: u64) -> usize {
-        let address = &state.nodes.iter().find(|n| n.node_id == node_id).unwrap().address;
-        self.nodes.iter().position(|n| &n.address == address).unwrap()
-    }
-}
-
-fn args(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|part| (*part).to_owned()).collect()
-}
-
-async fn connect(address: &str) -> Channel {
-    Channel::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap()
-}
-
-/// Polls `GetClusterState` until `ready` holds, for at most [`CLUSTER_WAIT`].
-async fn wait_for_state(channel: &Channel, ready: impl Fn(&v1::ClusterState) -> bool) -> v1::ClusterState {
-    let started = Instant::now();
-    let mut client = ClusterServiceClient::new(channel.clone());
-    let mut last = None;
-    for _attempt in 0..2_000 {
-        if let Ok(state) = client.get_cluster_state(v1::GetClusterStateRequest {}).await {
-            let state = state.into_inner();
-            if ready(&state) {
-                return state;
-            }
-            last = Some(state);
-        }
-        assert!(started.elapsed() < CLUSTER_WAIT, "cluster not ready after {CLUSTER_WAIT:?}: {last:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("cluster not ready after 2000 polls: {last:?}");
-}
 
 fn purchase(client: usize, batch: usize, index: usize, base_ms: i64) -> v1::Event {
     let sequence = (batch * BATCH_EVENTS + index) as i64;
@@ -238,7 +144,7 @@ async fn check_consistency(channel: &Channel) {
     let mut request = tonic::Request::new(v1::CheckConsistencyRequest { shard_ids: vec![] });
     request.set_timeout(CLUSTER_WAIT);
     let answer = client.check_consistency(request).await.unwrap().into_inner();
-    assert_eq!(answer.shards.len(), SHARDS.parse::<usize>().unwrap());
+    assert_eq!(answer.shards.len() as u64, SHARDS);
     for shard in &answer.shards {
         assert_eq!(shard.hashes.len(), 3, "every replica hashed: {shard:?}");
         assert!(shard.hashes.iter().all(|h| h.applied_index == shard.hashes[0].applied_index));
@@ -323,7 +229,7 @@ async fn check_resume(gateway: &str, originals: &[v1::Transition]) {
 
 /// A custom segment defined through one node shows on another; an RFM edge refresh through the
 /// coordinator merges every shard's customers and installs a new config version everywhere.
-async fn administer(cluster: &Cluster) {
+async fn administer(cluster: &LocalCluster) {
     let mut admin = AdminServiceClient::new(connect(&cluster.nodes[0].address).await);
     let definition = v1::SegmentDefinition {
         id: "frequent".into(),
@@ -352,7 +258,7 @@ async fn administer(cluster: &Cluster) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start(dir.path());
+    let mut cluster = LocalCluster::start(dir.path(), NODES, SHARDS);
     let state = cluster.wait_ready().await;
 
     // 2. The victim leads the most shards; clients use the coordinator and another node.
@@ -444,25 +350,6 @@ async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
     let channel = connect(&cluster.nodes[other].address).await;
     assert_eq!(cluster_totals(&channel).await, exact, "the same state after a full restart");
     check_consistency(&channel).await;
-}
-
-/// Starts a node joining `coordinators` (comma-separated).
-fn start_node(dir: &Path, name: &str, coordinators: &str) -> PulsedProcess {
-    let address = free_address();
-    let data_dir = dir.join(name);
-    PulsedProcess::start(
-        &address,
-        args(&[
-            "node",
-            "--listen",
-            &address,
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--join",
-            coordinators,
-        ]),
-        dir.join(format!("{name}.log")),
-    )
 }
 
 /// Three coordinators: killing the coordinator leader keeps the data path serving, and the new

@@ -1,0 +1,122 @@
+//! [`LocalCluster`]: a real cluster of `pulsed` processes on loopback — one coordinator and N
+//! storage nodes with their data directories and logs in a test directory — and the bounded
+//! waits the multi-process tests share.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pulse_proto::v1;
+use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
+use tonic::transport::Channel;
+
+use crate::process::{PulsedProcess, free_address};
+
+/// Bound of every wait for a cluster (processes starting, elections, catch-up).
+pub const CLUSTER_WAIT: Duration = Duration::from_secs(90);
+
+/// The processes of a cluster.
+pub struct LocalCluster {
+    /// The coordinator (replication factor 3).
+    pub coordinator: PulsedProcess,
+    /// The storage nodes, in start order (not node id order).
+    pub nodes: Vec<PulsedProcess>,
+}
+
+impl LocalCluster {
+    /// Starts a coordinator (replication factor 3, `shards` shards) and `nodes` nodes joining
+    /// it, with data and logs under `dir`.
+    pub fn start(dir: &Path, nodes: usize, shards: u64) -> Self {
+        let address = free_address();
+        let coordinator = PulsedProcess::start(
+            &address,
+            args(&[
+                "coordinator",
+                "--listen",
+                &address,
+                "--data-dir",
+                dir.join("coordinator").to_str().unwrap(),
+                "--replication-factor",
+                "3",
+                "--initial-shards",
+                &shards.to_string(),
+            ]),
+            dir.join("coordinator.log"),
+        );
+        let nodes = (1..=nodes).map(|i| start_node(dir, &format!("node-{i}"), &address)).collect();
+        Self { coordinator, nodes }
+    }
+
+    /// Waits until every process serves, every node is UP and every shard has a leader; the
+    /// cluster state then.
+    pub async fn wait_ready(&mut self) -> v1::ClusterState {
+        let channel = self.coordinator.wait_serving().await;
+        for node in &mut self.nodes {
+            node.wait_serving().await;
+        }
+        let nodes = self.nodes.len();
+        wait_for_state(&channel, |state| {
+            let up = state.nodes.iter().filter(|n| n.state == v1::NodeState::Up as i32).count();
+            up == nodes && !state.shards.is_empty() && state.shards.iter().all(|s| s.leader != 0)
+        })
+        .await
+    }
+
+    /// Position in [`Self::nodes`] of node `node_id` of `state`.
+    pub fn node_index(&self, state: &v1::ClusterState, node_id: u64) -> usize {
+        let address = &state.nodes.iter().find(|n| n.node_id == node_id).unwrap().address;
+        self.nodes.iter().position(|n| &n.address == address).unwrap()
+    }
+}
+
+/// Starts `pulsed node` named `name` (its data directory and log under `dir`) joining
+/// `coordinators` (comma-separated).
+pub fn start_node(dir: &Path, name: &str, coordinators: &str) -> PulsedProcess {
+    let address = free_address();
+    let data_dir = dir.join(name);
+    PulsedProcess::start(
+        &address,
+        args(&[
+            "node",
+            "--listen",
+            &address,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--join",
+            coordinators,
+        ]),
+        dir.join(format!("{name}.log")),
+    )
+}
+
+/// A command line from string slices.
+pub fn args(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|part| (*part).to_owned()).collect()
+}
+
+/// A connected channel to `address`.
+pub async fn connect(address: &str) -> Channel {
+    Channel::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap()
+}
+
+/// Polls `GetClusterState` on `channel` until `ready` holds, for at most [`CLUSTER_WAIT`] (the
+/// cluster is other processes: there is no signal to wait on).
+pub async fn wait_for_state(
+    channel: &Channel,
+    ready: impl Fn(&v1::ClusterState) -> bool,
+) -> v1::ClusterState {
+    let started = Instant::now();
+    let mut client = ClusterServiceClient::new(channel.clone());
+    let mut last = None;
+    for _attempt in 0..2_000 {
+        if let Ok(state) = client.get_cluster_state(v1::GetClusterStateRequest {}).await {
+            let state = state.into_inner();
+            if ready(&state) {
+                return state;
+            }
+            last = Some(state);
+        }
+        assert!(started.elapsed() < CLUSTER_WAIT, "cluster not ready after {CLUSTER_WAIT:?}: {last:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cluster not ready after 2000 polls: {last:?}");
+}
