@@ -530,22 +530,12 @@ impl ActivityService for RoutingGateway {
         &self,
         request: Request<Streaming<v1::IngestRequest>>,
     ) -> Result<Response<Self::IngestStreamStream>, Status> {
-        let mut requests = request.into_inner();
-        let (responses, stream) = mpsc::channel(STREAM_BUFFER);
         let gateway = self.clone();
-        tokio::spawn(async move {
-            while let Some(next) = requests.next().await {
-                let answer = match next {
-                    Ok(request) => gateway.ingest_events(request.events).await,
-                    Err(status) => Err(status),
-                };
-                let failed = answer.is_err();
-                if responses.send(answer).await.is_err() || failed {
-                    break;
-                }
-            }
+        let stream = crate::gateway::answer_ingest_stream(request.into_inner(), move |events| {
+            let gateway = gateway.clone();
+            async move { gateway.ingest_events(events).await }
         });
-        Ok(Response::new(ReceiverStream::new(stream)))
+        Ok(Response::new(stream))
     }
 
     #[instrument(skip_all, fields(customer_id = %request.get_ref().customer_id))]

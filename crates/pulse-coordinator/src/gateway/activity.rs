@@ -9,7 +9,6 @@ use pulse_proto::v1::activity_service_server::ActivityService;
 use pulse_scoring::{Event, EventInput};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
@@ -206,22 +205,12 @@ impl ActivityService for ActivityGateway {
         &self,
         request: Request<Streaming<v1::IngestRequest>>,
     ) -> Result<Response<Self::IngestStreamStream>, Status> {
-        let mut requests = request.into_inner();
-        let (responses, stream) = mpsc::channel(STREAM_BUFFER);
         let gateway = self.clone();
-        tokio::spawn(async move {
-            while let Some(next) = requests.next().await {
-                let answer = match next {
-                    Ok(request) => gateway.ingest_events(request.events).await.map_err(Status::from),
-                    Err(status) => Err(status),
-                };
-                let failed = answer.is_err();
-                if responses.send(answer).await.is_err() || failed {
-                    break;
-                }
-            }
+        let stream = super::answer_ingest_stream(request.into_inner(), move |events| {
+            let gateway = gateway.clone();
+            async move { gateway.ingest_events(events).await.map_err(Status::from) }
         });
-        Ok(Response::new(ReceiverStream::new(stream)))
+        Ok(Response::new(stream))
     }
 
     #[instrument(skip_all, fields(customer_id = %request.get_ref().customer_id))]

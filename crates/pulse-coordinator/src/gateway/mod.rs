@@ -27,3 +27,33 @@ pub(crate) use segment_listing::segment_page_token;
 pub(crate) use watch::{
     WATCH_START_HEADER, decode_token as decode_watch_token, encode_token as encode_watch_token,
 };
+
+/// Responses of one `IngestStream` buffered before the server stops reading requests.
+const INGEST_STREAM_BUFFER: usize = 16;
+
+/// Answers an `IngestStream`: each request through `ingest`, one response per request in order;
+/// the stream ends after the first failure (sent as its status) or when the client goes away.
+pub(crate) fn answer_ingest_stream<F, Fut>(
+    mut requests: tonic::Streaming<pulse_proto::v1::IngestRequest>,
+    ingest: F,
+) -> tokio_stream::wrappers::ReceiverStream<Result<pulse_proto::v1::IngestResponse, tonic::Status>>
+where
+    F: Fn(Vec<pulse_proto::v1::Event>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<pulse_proto::v1::IngestResponse, tonic::Status>> + Send,
+{
+    use tokio_stream::StreamExt;
+    let (responses, stream) = tokio::sync::mpsc::channel(INGEST_STREAM_BUFFER);
+    tokio::spawn(async move {
+        while let Some(next) = requests.next().await {
+            let answer = match next {
+                Ok(request) => ingest(request.events).await,
+                Err(status) => Err(status),
+            };
+            let failed = answer.is_err();
+            if responses.send(answer).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(stream)
+}
