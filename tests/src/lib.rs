@@ -3,6 +3,7 @@
 //! - [`TestServer`]: a standalone server started in-process on `127.0.0.1:0` over a directory,
 //!   stopped through its shutdown future.
 //! - [`bounded`]: every wait of a test is bounded by [`WAIT`].
+//! - [`totals`]: purchase count and spend per customer of the events a test sent.
 //! - [`cluster`]: a real cluster of `pulsed` processes (coordinator + nodes) and its waits.
 //! - [`process`]: real `pulsed` child processes (standalone, coordinator, node) for crash and
 //!   cluster tests.
@@ -81,4 +82,18 @@ impl TestServer {
 /// `future`, failing the test if it takes longer than [`WAIT`].
 pub async fn bounded<T>(future: impl Future<Output = T>) -> T {
     tokio::time::timeout(WAIT, future).await.expect("bounded wait timed out")
+}
+
+/// Purchase count and spend per customer of `events` (what a test sent, to compare with what a
+/// server holds).
+pub fn totals<'a>(
+    events: impl Iterator<Item = &'a pulse_proto::v1::Event>,
+) -> std::collections::BTreeMap<String, (u64, f64)> {
+    let mut totals = std::collections::BTreeMap::new();
+    for event in events {
+        let entry = totals.entry(event.customer_id.clone()).or_insert((0, 0.0));
+        entry.0 += 1;
+        entry.1 += event.amount;
+    }
+    totals
 }

@@ -31,6 +31,7 @@ use pulse_proto::v1::admin_service_client::AdminServiceClient;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
 use pulse_tests::cluster::{CLUSTER_WAIT, LocalCluster, args, connect, start_node, wait_for_state};
 use pulse_tests::process::{PulsedProcess, free_address};
+use pulse_tests::totals;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
@@ -100,17 +101,6 @@ async fn ingest_until_stopped(
         sent.requests.push((request, ok));
     }
     sent
-}
-
-/// Purchase count and spend per customer of `events`.
-fn totals<'a>(events: impl Iterator<Item = &'a v1::Event>) -> BTreeMap<String, (u64, f64)> {
-    let mut totals = BTreeMap::new();
-    for event in events {
-        let entry = totals.entry(event.customer_id.clone()).or_insert((0, 0.0));
-        entry.0 += 1;
-        entry.1 += event.amount;
-    }
-    totals
 }
 
 /// Purchase count and spend of every customer, as the cluster says (linearizable reads).

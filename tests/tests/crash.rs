@@ -27,6 +27,7 @@ use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_tests::bounded;
 use pulse_tests::process::{PulsedProcess, free_address};
+use pulse_tests::totals;
 use tokio::sync::Notify;
 use tonic::transport::{Channel, Endpoint};
 
@@ -89,17 +90,6 @@ async fn ingest_until_failure(
         progress.notify_one();
     }
     sent
-}
-
-/// Purchase count and spend per customer of `events`.
-fn totals<'a>(events: impl Iterator<Item = &'a v1::Event>) -> BTreeMap<String, (u64, f64)> {
-    let mut totals = BTreeMap::new();
-    for event in events {
-        let entry = totals.entry(event.customer_id.clone()).or_insert((0, 0.0));
-        entry.0 += 1;
-        entry.1 += event.amount;
-    }
-    totals
 }
 
 /// Purchase count and spend of every customer, as the server says.

@@ -30,6 +30,7 @@ use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
 use pulse_tests::netns::{Host, Network};
 use pulse_tests::process::PulsedProcess;
+use pulse_tests::totals;
 use tonic::transport::{Channel, Endpoint};
 
 /// Storage nodes.
@@ -226,17 +227,6 @@ async fn ingest_phase(
         sent.extend(events);
     }
     (sent, failures)
-}
-
-/// Purchase count and spend per customer of `events`.
-fn totals<'a>(events: impl Iterator<Item = &'a v1::Event>) -> BTreeMap<String, (u64, f64)> {
-    let mut totals = BTreeMap::new();
-    for event in events {
-        let entry = totals.entry(event.customer_id.clone()).or_insert((0, 0.0));
-        entry.0 += 1;
-        entry.1 += event.amount;
-    }
-    totals
 }
 
 /// Purchase count and spend of every customer, as `gateway` answers (linearizable reads).

@@ -14,7 +14,6 @@ use pulse_proto::internal::v1::{
 };
 use pulse_raft::{CommittedEntry, StateMachine, StateMachineError};
 use pulse_storage::{ColumnFamily, StorageEngine, WriteBatch};
-use tokio::sync::watch;
 
 /// The raft group id of the coordinator group (in the coordinators' own engines).
 pub const METADATA_GROUP_ID: u64 = 1;
@@ -40,22 +39,16 @@ pub enum MetadataOutput {
     Rejected(String),
 }
 
-/// Shared read access to the latest written metadata, with a change signal.
+/// Shared read access to the latest written metadata.
 #[derive(Clone, Debug)]
 pub struct MetadataView {
     current: Arc<RwLock<Arc<ClusterMetadata>>>,
-    changes: watch::Receiver<u64>,
 }
 
 impl MetadataView {
     /// The metadata as of the last written entry.
     pub fn current(&self) -> Arc<ClusterMetadata> {
         self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    /// A receiver that changes whenever the metadata version changes.
-    pub fn changes(&self) -> watch::Receiver<u64> {
-        self.changes.clone()
     }
 }
 
@@ -65,7 +58,6 @@ pub struct MetadataStateMachine<E> {
     working: ClusterMetadata,
     applied_index: u64,
     published: Arc<RwLock<Arc<ClusterMetadata>>>,
-    changes: watch::Sender<u64>,
     /// The machine writes only through the runtime's batches into this engine type.
     engine: std::marker::PhantomData<fn() -> E>,
 }
@@ -84,9 +76,8 @@ impl<E: StorageEngine> MetadataStateMachine<E> {
             None => 0,
         };
         let published = Arc::new(RwLock::new(Arc::new(working.clone())));
-        let (changes, receiver) = watch::channel(working.version);
-        let view = MetadataView { current: published.clone(), changes: receiver };
-        Ok((Self { working, applied_index, published, changes, engine: std::marker::PhantomData }, view))
+        let view = MetadataView { current: published.clone() };
+        Ok((Self { working, applied_index, published, engine: std::marker::PhantomData }, view))
     }
 
     fn check_group(shard_id: u64) -> Result<(), StateMachineError> {
@@ -193,7 +184,6 @@ impl<E: StorageEngine> StateMachine for MetadataStateMachine<E> {
             self.published.read().unwrap_or_else(PoisonError::into_inner).version != self.working.version;
         if changed {
             *self.published.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(self.working.clone());
-            let _ = self.changes.send(self.working.version);
         }
     }
 }
