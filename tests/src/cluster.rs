@@ -13,6 +13,8 @@ use crate::process::{PulsedProcess, free_address};
 
 /// Bound of every wait for a cluster (processes starting, elections, catch-up).
 pub const CLUSTER_WAIT: Duration = Duration::from_secs(90);
+/// Bound of one `GetClusterState` poll.
+const POLL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The processes of a cluster.
 pub struct LocalCluster {
@@ -108,7 +110,10 @@ pub async fn wait_for_state(
     let mut client = ClusterServiceClient::new(channel.clone());
     let mut last = None;
     for _attempt in 0..2_000 {
-        if let Ok(state) = client.get_cluster_state(v1::GetClusterStateRequest {}).await {
+        // One poll may hang on a process cut off by a partition: bound it too.
+        let mut request = tonic::Request::new(v1::GetClusterStateRequest {});
+        request.set_timeout(POLL_TIMEOUT);
+        if let Ok(Ok(state)) = tokio::time::timeout(POLL_TIMEOUT, client.get_cluster_state(request)).await {
             let state = state.into_inner();
             if ready(&state) {
                 return state;

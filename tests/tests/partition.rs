@@ -28,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
+use pulse_tests::cluster::wait_for_state;
 use pulse_tests::netns::{Host, Network};
 use pulse_tests::process::PulsedProcess;
 use pulse_tests::totals;
@@ -51,8 +52,6 @@ const ATTEMPTS: usize = 3;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bound of every wait for the cluster.
 const CLUSTER_WAIT: Duration = Duration::from_secs(90);
-/// Bound of one attempt of a polling loop.
-const POLL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause between two attempts of a polling loop.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -145,27 +144,6 @@ fn channel(address: &str) -> Channel {
 /// Prints a step of the test with the time since it started.
 fn step(started: Instant, message: &str) {
     eprintln!("[{:>6.1}s] {message}", started.elapsed().as_secs_f64());
-}
-
-/// Polls `GetClusterState` until `ready` holds, for at most [`CLUSTER_WAIT`].
-async fn wait_for_state(channel: &Channel, ready: impl Fn(&v1::ClusterState) -> bool) -> v1::ClusterState {
-    let started = Instant::now();
-    let mut client = ClusterServiceClient::new(channel.clone());
-    let mut last = None;
-    for _attempt in 0..1_000 {
-        let mut request = tonic::Request::new(v1::GetClusterStateRequest {});
-        request.set_timeout(POLL_TIMEOUT);
-        if let Ok(Ok(state)) = tokio::time::timeout(POLL_TIMEOUT, client.get_cluster_state(request)).await {
-            let state = state.into_inner();
-            if ready(&state) {
-                return state;
-            }
-            last = Some(state);
-        }
-        assert!(started.elapsed() < CLUSTER_WAIT, "cluster not ready after {CLUSTER_WAIT:?}: {last:?}");
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
-    panic!("cluster not ready after 1000 polls: {last:?}");
 }
 
 /// Event `index` of batch `batch` of phase `phase`: a purchase with a unique event id.
