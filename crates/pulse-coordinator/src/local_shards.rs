@@ -209,11 +209,13 @@ impl LocalShards {
     pub async fn tick(&self, now_ms: i64, max_customers: u32) -> Result<()> {
         let deadline = Instant::now() + self.propose_timeout;
         let command = ShardCommand::Tick { now_ms, max_customers }.encode();
-        let proposals: Vec<_> = self
-            .shards
-            .iter()
-            .map(|s| self.runtime.propose(s.reader.shard().shard_id, command.clone(), deadline))
-            .collect();
+        let mut proposals = Vec::new();
+        for shard in self.shards.iter() {
+            // A shard with nothing due is left alone, so that its raft group can hibernate.
+            if shard.reader.has_tick_work(now_ms).map_err(ServerError::Node)? {
+                proposals.push(self.runtime.propose(shard.reader.shard().shard_id, command.clone(), deadline));
+            }
+        }
         for proposal in proposals {
             match proposal.await {
                 Ok(_) | Err(ProposeError::NotLeader { .. }) => {}

@@ -2,7 +2,10 @@
 //! facade; `pulsed --metrics-listen` installs a Prometheus exporter (without one, recording is
 //! a no-op).
 
+use std::time::Duration;
+
 use metrics::{Unit, counter, describe_counter};
+use pulse_raft::{RuntimeHandle, StatsSnapshot};
 
 /// Events of `Ingest`/`IngestStream` requests, by `result` (`accepted` | `duplicate`).
 const INGEST_EVENTS: &str = "pulse_ingest_events_total";
@@ -11,11 +14,47 @@ const REQUEST_ERRORS: &str = "pulse_request_errors_total";
 /// Tick rounds proposed to every shard, by `result` (`ok` | `error`).
 const TICK_ROUNDS: &str = "pulse_tick_rounds_total";
 
+/// How often the raft runtime's counters are copied into the metrics.
+const RAFT_EXPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The raft runtime's counters (`pulse_raft::RuntimeStats`): name, description, value.
+fn raft_counters(stats: &StatsSnapshot) -> [(&'static str, &'static str, u64); 12] {
+    [
+        ("pulse_raft_rounds_total", "rounds of the raft ready loop", stats.rounds),
+        ("pulse_raft_log_fsyncs_total", "fsynced raft log writes (group commits)", stats.log_fsyncs),
+        ("pulse_raft_entries_applied_total", "raft entries applied", stats.entries_applied),
+        ("pulse_raft_proposals_ok_total", "proposals applied", stats.proposals_ok),
+        ("pulse_raft_proposals_failed_total", "proposals answered with an error", stats.proposals_failed),
+        ("pulse_raft_reads_ok_total", "read index requests answered", stats.reads_ok),
+        ("pulse_raft_reads_failed_total", "read index requests failed", stats.reads_failed),
+        ("pulse_raft_messages_sent_total", "raft messages handed to the transport", stats.messages_sent),
+        ("pulse_raft_replicas_failed_total", "replicas stopped by a fatal error", stats.replicas_failed),
+        ("pulse_raft_replica_ticks_total", "raft ticks of awake replicas", stats.replica_ticks),
+        ("pulse_raft_hibernations_total", "replicas of idle shards that went to sleep", stats.hibernations),
+        ("pulse_raft_wakeups_total", "hibernating replicas woken up", stats.wakeups),
+    ]
+}
+
 /// Registers the descriptions of every metric (call once, after installing a recorder).
 pub fn describe_metrics() {
     describe_counter!(INGEST_EVENTS, Unit::Count, "events of ingest requests, by result");
     describe_counter!(REQUEST_ERRORS, Unit::Count, "failed requests, by grpc code");
     describe_counter!(TICK_ROUNDS, Unit::Count, "tick rounds proposed to every shard, by result");
+    for (name, description, _) in raft_counters(&StatsSnapshot::default()) {
+        describe_counter!(name, Unit::Count, description);
+    }
+}
+
+/// Copies the counters of `runtime` into the metrics every few seconds, until aborted.
+pub(crate) async fn export_raft_stats<O: Send + 'static>(runtime: RuntimeHandle<O>) {
+    let mut ticker = tokio::time::interval(RAFT_EXPORT_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        for (name, _, value) in raft_counters(&runtime.stats().snapshot()) {
+            counter!(name).absolute(value);
+        }
+    }
 }
 
 /// Counts the events of one ingest request.

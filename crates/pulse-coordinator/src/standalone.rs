@@ -55,6 +55,7 @@ pub struct Standalone {
     tick_loop: JoinHandle<()>,
     rfm_refresh_loop: JoinHandle<()>,
     prune_loop: JoinHandle<()>,
+    raft_metrics: JoinHandle<()>,
     transition_retention_ms: i64,
 }
 
@@ -109,6 +110,7 @@ impl Standalone {
             admin.clone(),
             Duration::from_millis(config.rfm_refresh_interval_ms),
         ));
+        let raft_metrics = tokio::spawn(metrics::export_raft_stats(shards.runtime().clone()));
         let pruned = shards.clone();
         let prune_loop =
             tokio::spawn(prune_loop(move || pruned.clone(), clock.clone(), config.transition_retention_ms));
@@ -126,6 +128,7 @@ impl Standalone {
             tick_loop,
             rfm_refresh_loop,
             prune_loop,
+            raft_metrics,
             transition_retention_ms: config.transition_retention_ms,
         })
     }
@@ -176,7 +179,7 @@ impl Standalone {
         stopped
     }
 
-    /// Stops the tick loop, the RFM refresh, the batchers and the raft runtime.
+    /// Stops the tick, RFM refresh, retention and metrics loops, the batchers and the raft runtime.
     async fn stop(self) -> Result<()> {
         self.tick_loop.abort();
         let _ = self.tick_loop.await;
@@ -184,6 +187,8 @@ impl Standalone {
         let _ = self.rfm_refresh_loop.await;
         self.prune_loop.abort();
         let _ = self.prune_loop.await;
+        self.raft_metrics.abort();
+        let _ = self.raft_metrics.await;
         let runtime = self.shards.runtime().clone();
         drop(self.admin);
         drop(self.shards);

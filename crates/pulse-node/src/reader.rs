@@ -18,6 +18,7 @@ use pulse_storage::{
 use crate::error::{NodeError, Result};
 use crate::keys::{
     EVENT_IDS_SUFFIX, ShardRange, changelog_key, changelog_prefix, index_segment_prefix, parse_changelog_key,
+    reevaluation_cursor_key, timer_key, timers_prefix,
 };
 use crate::shard::{ChangelogEntry, ShardConfig};
 use crate::stored_customer::StoredCustomer;
@@ -248,6 +249,23 @@ impl<E: StorageEngine> ShardReader<E> {
     /// oldest retained), in cursor order, at most `limit`.
     pub fn changelog_after(&self, after: Option<(u64, u32)>, limit: usize) -> Result<Vec<ChangelogEntry>> {
         scan_changelog(&self.engine, self.shard.shard_id, after, limit)
+    }
+
+    /// Whether a `Tick` at `now_ms` would do anything here: a config re-evaluation pass is in
+    /// progress, or some customer's timer is due. The tick loop proposes ticks only to shards
+    /// with work, so an idle shard's raft group can hibernate.
+    pub fn has_tick_work(&self, now_ms: i64) -> Result<bool> {
+        let shard_id = self.shard.shard_id;
+        if self.engine.get(ColumnFamily::Meta, &reevaluation_cursor_key(shard_id))?.is_some() {
+            return Ok(true);
+        }
+        let mut due = false;
+        let end = timer_key(shard_id, now_ms.saturating_add(1), "");
+        self.engine.scan(ColumnFamily::Timers, &timers_prefix(shard_id), Some(&end), |_, _| {
+            due = true;
+            Ok(ControlFlow::Break(()))
+        })?;
+        Ok(due)
     }
 
     /// The last consistency hash of this replica, `(raft_index, hash)`: stored by the

@@ -144,9 +144,30 @@ fn ticks_move_a_customer_through_every_activity_segment() {
         ]
     );
     assert!(shard.members(Dimension::ActivitySegment, "DAILY").is_empty(), "old memberships leave the index");
-    // Nothing is due once the customer has churned and is inactive.
+    // Nothing is due once the customer has churned and is inactive, and the tick loop knows it
+    // without proposing a tick (so the shard's raft group can hibernate).
+    assert!(!shard.machine.reader().has_tick_work(at(400, 0)).unwrap());
     let ApplyOutput::Tick { evaluated, .. } = shard.tick(at(400, 0)) else { panic!("not a tick output") };
     assert_eq!(evaluated, 0);
+}
+
+#[test]
+fn tick_work_is_due_timers_or_a_config_pass_in_progress() {
+    let mut shard = Harness::new();
+    assert!(!shard.machine.reader().has_tick_work(at(0, 0)).unwrap(), "an empty shard has nothing to do");
+    shard.ingest(at(0, 12), vec![visit("dave", "d1", at(0, 10))]);
+    assert!(!shard.machine.reader().has_tick_work(at(0, 13)).unwrap(), "DAILY until day 7 or so");
+    assert!(shard.machine.reader().has_tick_work(at(30, 0)).unwrap(), "the DAILY timer is due");
+    shard.tick(at(30, 0));
+    assert!(!shard.machine.reader().has_tick_work(at(30, 0)).unwrap(), "the due timer was handled");
+
+    shard.apply(ShardCommand::SetConfig {
+        config: Box::new(ScoringConfig { version: 1, ..ScoringConfig::default() }),
+        segments: vec![engaged_segment()],
+    });
+    assert!(shard.machine.reader().has_tick_work(at(30, 0)).unwrap(), "a config pass is in progress");
+    shard.tick(at(30, 0));
+    assert!(!shard.machine.reader().has_tick_work(at(30, 0)).unwrap(), "the pass finished");
 }
 
 #[test]

@@ -49,6 +49,10 @@ pub struct RaftConfig {
     /// the same rate — the lease is shorter than the election timeout and `check_quorum` is
     /// always on; a leader handing leadership over serves no lease read. Off by default.
     pub lease_reads: bool,
+    /// Consecutive quiet ticks after which a leader hibernates its group: it and its followers
+    /// stop ticking until something happens (see the `hibernation` module). 0 never hibernates;
+    /// ignored with `lease_reads` (a sleeping leader cannot vouch for its lease).
+    pub hibernate_after_ticks: usize,
     /// Inputs (proposals, messages, commands) taken from the inbox before a round runs: bounds
     /// the latency of a round while letting a burst share one fsync (group commit).
     pub max_inputs_per_round: usize,
@@ -68,6 +72,7 @@ impl Default for RaftConfig {
             compact_keep_entries: 1_000,
             compact_max_lag_entries: 100_000,
             lease_reads: false,
+            hibernate_after_ticks: 20,
             max_inputs_per_round: 4_096,
         }
     }
@@ -128,6 +133,11 @@ impl RaftConfig {
         Ok(())
     }
 
+    /// Quiet ticks before a leader hibernates its group, if it ever does.
+    pub(crate) fn hibernation_ticks(&self) -> Option<usize> {
+        (self.hibernate_after_ticks > 0 && !self.lease_reads).then_some(self.hibernate_after_ticks)
+    }
+
     /// The raft-rs configuration of replica `node_id` whose state machine has applied
     /// `applied_index` (DESIGN.md: raft 0.7's defaults are not production).
     pub(crate) fn raft_config(&self, node_id: u64, applied_index: u64) -> raft::Config {
@@ -165,6 +175,15 @@ mod tests {
         assert!(raft.pre_vote && raft.check_quorum);
         assert_eq!((raft.id, raft.applied, raft.max_size_per_msg), (7, 42, 1 << 20));
         assert_ne!(raft.max_uncommitted_size, raft::NO_LIMIT);
+        assert_eq!(config.hibernation_ticks(), Some(20));
+    }
+
+    #[test]
+    fn lease_reads_turn_hibernation_off() {
+        let config = RaftConfig { lease_reads: true, ..RaftConfig::default() };
+        assert_eq!(config.hibernation_ticks(), None);
+        let config = RaftConfig { hibernate_after_ticks: 0, ..RaftConfig::default() };
+        assert_eq!(config.hibernation_ticks(), None);
     }
 
     #[test]

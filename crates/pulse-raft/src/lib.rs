@@ -48,11 +48,19 @@
 //! from index 1 lacks the group's initial membership), and the leader compacts its log when a
 //! change adds a replica so that the newcomer gets one.
 //!
+//! ## Hibernation
+//! An idle group stops ticking: after `hibernate_after_ticks` quiet ticks its leader sends each
+//! follower a hibernate heartbeat and all of them sleep until a proposal, a read, an admin command
+//! or a raft message wakes them. Followers watch the leader's *node* instead of the group: one
+//! keep-alive per node pair and heartbeat interval, and a follower whose leader's node went silent
+//! for an election timeout wakes and elects (see `hibernation`).
+//!
 //! ## Layout
 //! - `runtime`: [`RaftRuntime::start`] and the [`RuntimeHandle`] API.
 //! - `ready`: the Ready loop and its round; `command`: the loop's inputs.
 //! - `peer`: one shard replica — `RawNode` over a `RaftLogStore`, pending proposals and reads,
-//!   apply, conf changes, log compaction; `recovery`: restart checks of the log against the
+//!   apply, conf changes, log compaction; `hibernation`: when idle groups sleep and wake;
+//!   `recovery`: restart checks of the log against the
 //!   state machine's apply index.
 //! - `proposal`, `read_queue`: pending proposals and read index requests.
 //! - `state_machine`: the [`StateMachine`] trait the node implements, [`SnapshotData`].
@@ -65,6 +73,7 @@
 mod command;
 mod config;
 mod error;
+mod hibernation;
 mod local_network;
 mod membership;
 mod peer;

@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::RaftConfig;
 use crate::error::{ProposeError, RaftError, Result};
+use crate::hibernation::{hibernate_heartbeat, is_hibernation_message, is_quiet};
 use crate::membership::{Membership, MembershipChange};
 use crate::proposal::{PendingProposal, ProposalQueue, ProposalReply, answer};
 use crate::read_queue::{PendingRead, ReadQueue};
@@ -55,6 +56,10 @@ pub(crate) struct Peer<E: StorageEngine, O> {
     /// index, so the newcomer (whose log is empty) is sent a snapshot rather than the log from
     /// index 1, which lacks the group's initial membership.
     compact_for_newcomer: bool,
+    /// Sleeping: not ticked until something wakes it (see the `hibernation` module).
+    hibernating: bool,
+    /// Consecutive ticks this leader had nothing in flight.
+    quiet_ticks: usize,
 }
 
 /// Where a membership change's answer goes.
@@ -131,6 +136,8 @@ impl<E: StorageEngine, O> Peer<E, O> {
             was_leader: false,
             pending_membership: None,
             compact_for_newcomer: false,
+            hibernating: false,
+            quiet_ticks: 0,
         };
         if single_voter {
             peer.raw_node.campaign().map_err(RaftError::raft(shard_id))?;
@@ -147,22 +154,102 @@ impl<E: StorageEngine, O> Peer<E, O> {
         Ok(peer)
     }
 
-    pub(crate) fn tick(&mut self) {
+    /// One raft tick, unless hibernating. A leader counts its consecutive quiet ticks.
+    pub(crate) fn tick(&mut self, stats: &RuntimeStats) {
+        if self.hibernating {
+            return;
+        }
         self.raw_node.tick();
+        bump(&stats.replica_ticks, 1);
+        let quiet = self.proposals.len() == 0
+            && self.reads.len() == 0
+            && self.pending_membership.is_none()
+            && self.unpersisted_commit.is_none()
+            && is_quiet(&self.raw_node.raft, self.applied_index);
+        self.quiet_ticks = if quiet { self.quiet_ticks + 1 } else { 0 };
+    }
+
+    /// The leader this replica sleeps as a follower of, if it is a hibernating follower.
+    pub(crate) fn sleeping_follower_of(&self) -> Option<u64> {
+        let raft = &self.raw_node.raft;
+        (self.hibernating && raft.state == StateRole::Follower).then(|| known_leader(raft.leader_id)).flatten()
+    }
+
+    /// Hibernates this leader if it has been quiet for `after` ticks, and returns the hibernate
+    /// heartbeats that put its followers to sleep.
+    pub(crate) fn hibernate_if_quiet(&mut self, after: usize, stats: &RuntimeStats) -> Vec<Message> {
+        if self.hibernating || self.quiet_ticks < after {
+            return Vec::new();
+        }
+        self.hibernating = true;
+        bump(&stats.hibernations, 1);
+        debug!(shard_id = self.shard_id, "leader hibernates");
+        self.sleeping_followers().into_iter().map(|to| self.hibernate_heartbeat(to)).collect()
+    }
+
+    /// The nodes of this hibernating leader's followers (none if it is not one).
+    pub(crate) fn sleeping_followers(&self) -> Vec<u64> {
+        let raft = &self.raw_node.raft;
+        if !self.hibernating || raft.state != StateRole::Leader {
+            return Vec::new();
+        }
+        raft.prs().iter().map(|(&id, _)| id).filter(|&id| id != self.node_id).collect()
+    }
+
+    /// A hibernate heartbeat of this leader to `to` (see [`hibernate_heartbeat`]).
+    pub(crate) fn hibernate_heartbeat(&self, to: u64) -> Message {
+        let raft = &self.raw_node.raft;
+        let matched = raft.prs().get(to).map_or(0, |progress| progress.matched);
+        hibernate_heartbeat(self.node_id, to, raft.term, matched.min(raft.raft_log.committed))
+    }
+
+    /// A request (proposal, read, admin command) arrived: the group is not idle.
+    fn on_request(&mut self, stats: &RuntimeStats) {
+        self.quiet_ticks = 0;
+        self.wake(stats);
+    }
+
+    /// Wakes this replica if it sleeps: it ticks again from the next tick.
+    pub(crate) fn wake(&mut self, stats: &RuntimeStats) {
+        if self.hibernating {
+            self.hibernating = false;
+            self.quiet_ticks = 0;
+            bump(&stats.wakeups, 1);
+            debug!(shard_id = self.shard_id, "replica woke up");
+        }
     }
 
     /// Steps a message from another replica. An uninitialized replica (joined, no snapshot
     /// yet) drops appends starting at index 1: the log does not hold the group's initial
     /// membership, only a snapshot does. Other appends it rejects as raft does, which makes the
     /// leader fall back to a snapshot.
-    pub(crate) fn step(&mut self, message: Message) {
+    ///
+    /// A hibernation message leaves the replica asleep, and puts a follower of its sender to
+    /// sleep; any other message wakes it.
+    pub(crate) fn step(&mut self, message: Message, stats: &RuntimeStats) {
         let (from, msg_type) = (message.from, message.get_msg_type());
+        let hibernation = is_hibernation_message(&message);
+        if !hibernation {
+            self.wake(stats);
+        }
         if msg_type == MessageType::MsgAppend && message.index == 0 && self.is_uninitialized() {
             debug!(shard_id = self.shard_id, from, "uninitialized replica dropped an append from index 1");
             return;
         }
         if let Err(error) = self.raw_node.step(message) {
             debug!(shard_id = self.shard_id, from, ?msg_type, %error, "raft message ignored");
+            return;
+        }
+        let raft = &self.raw_node.raft;
+        if hibernation
+            && msg_type == MessageType::MsgHeartbeat
+            && !self.hibernating
+            && raft.state == StateRole::Follower
+            && raft.leader_id == from
+        {
+            self.hibernating = true;
+            bump(&stats.hibernations, 1);
+            debug!(shard_id = self.shard_id, leader = from, "follower hibernates");
         }
     }
 
@@ -181,6 +268,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
         reply: MembershipReply,
         stats: &RuntimeStats,
     ) {
+        self.on_request(stats);
         let shard_id = self.shard_id;
         let refuse = |reason: String| ProposeError::InvalidMembershipChange { shard_id, reason };
         let result = if deadline <= Instant::now() {
@@ -275,11 +363,13 @@ impl<E: StorageEngine, O> Peer<E, O> {
         Ok(())
     }
 
-    pub(crate) fn campaign(&mut self) -> Result<()> {
+    pub(crate) fn campaign(&mut self, stats: &RuntimeStats) -> Result<()> {
+        self.on_request(stats);
         self.raw_node.campaign().map_err(RaftError::raft(self.shard_id))
     }
 
-    pub(crate) fn transfer_leader(&mut self, to: u64) {
+    pub(crate) fn transfer_leader(&mut self, to: u64, stats: &RuntimeStats) {
+        self.on_request(stats);
         info!(shard_id = self.shard_id, to, "leader transfer requested");
         self.raw_node.transfer_leader(to);
     }
@@ -294,6 +384,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
         reply: ProposalReply<O>,
         stats: &RuntimeStats,
     ) {
+        self.on_request(stats);
         let shard_id = self.shard_id;
         if deadline <= Instant::now() {
             return answer(reply, Err(ProposeError::Timeout { shard_id }), stats);
@@ -321,6 +412,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
 
     /// Queues a read index request; issued as soon as the leader may (see [`ReadQueue`]).
     pub(crate) fn read_index(&mut self, read: PendingRead, stats: &RuntimeStats) {
+        self.on_request(stats);
         if read.deadline <= Instant::now() {
             return read.complete(Err(ProposeError::Timeout { shard_id: self.shard_id }), stats);
         }
@@ -489,6 +581,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
             learners: store.conf_state().learners.clone(),
             pending_proposals: self.proposals.len(),
             pending_reads: self.reads.len(),
+            hibernating: self.hibernating,
         }
     }
 

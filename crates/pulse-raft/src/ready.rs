@@ -11,6 +11,7 @@ use tracing::{debug, error, info};
 use crate::command::Command;
 use crate::config::RaftConfig;
 use crate::error::{ProposeError, RaftError, Result};
+use crate::hibernation::NodeLiveness;
 use crate::peer::{Peer, PeerContext};
 use crate::proposal::answer;
 use crate::raft_logger::raft_logger;
@@ -39,6 +40,10 @@ pub(crate) struct ReadyLoop<E: StorageEngine, S: StateMachine, T: Transport> {
     apply_batch: WriteBatch,
     /// Source of proposal and read ids.
     next_request_id: u64,
+    /// When each other node was last heard from: wakes hibernating followers of a dead leader.
+    liveness: NodeLiveness,
+    /// Ticks since the loop started: keep-alives go every `heartbeat_ticks`.
+    ticks: u64,
 }
 
 impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
@@ -65,6 +70,8 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
             log_batch: WriteBatch::new(),
             apply_batch: WriteBatch::new(),
             next_request_id: 1,
+            liveness: NodeLiveness::default(),
+            ticks: 0,
         }
     }
 
@@ -80,9 +87,7 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
             }
             let now = Instant::now();
             if now >= next_tick {
-                for peer in self.peers.values_mut() {
-                    peer.tick();
-                }
+                self.tick(now);
                 next_tick = now + tick_interval;
             }
             if let Err(error) = self.round() {
@@ -169,10 +174,12 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
                 }
             }
             Command::Campaign { shard_id, reply } => {
-                let _ = reply.send(self.peer_mut(shard_id).and_then(Peer::campaign));
+                let stats = self.stats.clone();
+                let _ = reply.send(self.peer_mut(shard_id).and_then(|peer| peer.campaign(&stats)));
             }
             Command::TransferLeader { shard_id, to, reply } => {
-                let _ = reply.send(self.peer_mut(shard_id).map(|peer| peer.transfer_leader(to)));
+                let stats = self.stats.clone();
+                let _ = reply.send(self.peer_mut(shard_id).map(|peer| peer.transfer_leader(to, &stats)));
             }
             Command::Status { shard_id, reply } => {
                 let _ = reply.send(self.peer_mut(shard_id).map(|peer| peer.status()));
@@ -182,10 +189,54 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
         Flow::Continue
     }
 
+    /// Ticks every replica that is awake; wakes hibernating followers whose leader's node went
+    /// silent; hibernates quiet leaders; sends the hibernation keep-alives (see `hibernation`).
+    fn tick(&mut self, now: Instant) {
+        self.ticks += 1;
+        let hibernate_after = self.config.hibernation_ticks();
+        let silence = Duration::from_millis(self.config.tick_interval_ms * self.config.election_ticks as u64);
+        let mut outbox = Vec::new();
+        for (&shard_id, peer) in self.peers.iter_mut() {
+            if let Some(leader) = peer.sleeping_follower_of()
+                && self.liveness.is_silent(leader, now, silence)
+            {
+                info!(shard_id, leader, "the leader's node went silent: waking up to elect");
+                peer.wake(&self.stats);
+            }
+            peer.tick(&self.stats);
+            if let Some(after) = hibernate_after {
+                let heartbeats = peer.hibernate_if_quiet(after, &self.stats);
+                outbox.extend(heartbeats.into_iter().map(|message| ShardMessage { shard_id, message }));
+            }
+        }
+        if hibernate_after.is_some() && self.ticks.is_multiple_of(self.config.heartbeat_ticks as u64) {
+            self.keep_alives(&mut outbox);
+        }
+        if !outbox.is_empty() {
+            bump(&self.stats.messages_sent, outbox.len() as u64);
+            self.transport.send(outbox);
+        }
+    }
+
+    /// One hibernate heartbeat per node that follows a hibernating leader here: it tells that
+    /// node this one is alive, for all its sleeping groups at once.
+    fn keep_alives(&self, outbox: &mut Vec<ShardMessage>) {
+        let mut covered = BTreeSet::new();
+        for (&shard_id, peer) in &self.peers {
+            for to in peer.sleeping_followers() {
+                if covered.insert(to) {
+                    outbox.push(ShardMessage { shard_id, message: peer.hibernate_heartbeat(to) });
+                }
+            }
+        }
+    }
+
     fn step(&mut self, messages: Vec<ShardMessage>) {
+        let now = Instant::now();
         for ShardMessage { shard_id, message } in messages {
+            self.liveness.heard_from(message.from, now);
             match self.peers.get_mut(&shard_id) {
-                Some(peer) => peer.step(message),
+                Some(peer) => peer.step(message, &self.stats),
                 // Creating replicas on demand (a leader adding this node) comes with issue 5.
                 None => {
                     debug!(shard_id, from = message.from, "dropped a message for a shard not hosted here")

@@ -53,4 +53,6 @@ pub struct ShardStatus {
     pub pending_proposals: usize,
     /// Read index requests not answered yet.
     pub pending_reads: usize,
+    /// Whether the replica is hibernating (not ticking, see the `hibernation` module).
+    pub hibernating: bool,
 }

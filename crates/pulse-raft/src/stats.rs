@@ -34,6 +34,12 @@ pub struct RuntimeStats {
     pub messages_sent: AtomicU64,
     /// Replicas stopped by a fatal error.
     pub replicas_failed: AtomicU64,
+    /// Ticks of replicas (a hibernating replica is not ticked).
+    pub replica_ticks: AtomicU64,
+    /// Replicas that went to sleep (leaders and followers).
+    pub hibernations: AtomicU64,
+    /// Hibernating replicas woken up.
+    pub wakeups: AtomicU64,
 }
 
 /// A copy of every counter of [`RuntimeStats`], for assertions and export.
@@ -63,6 +69,12 @@ pub struct StatsSnapshot {
     pub messages_sent: u64,
     /// See [`RuntimeStats::replicas_failed`].
     pub replicas_failed: u64,
+    /// See [`RuntimeStats::replica_ticks`].
+    pub replica_ticks: u64,
+    /// See [`RuntimeStats::hibernations`].
+    pub hibernations: u64,
+    /// See [`RuntimeStats::wakeups`].
+    pub wakeups: u64,
 }
 
 impl RuntimeStats {
@@ -82,6 +94,9 @@ impl RuntimeStats {
             reads_failed: read(&self.reads_failed),
             messages_sent: read(&self.messages_sent),
             replicas_failed: read(&self.replicas_failed),
+            replica_ticks: read(&self.replica_ticks),
+            hibernations: read(&self.hibernations),
+            wakeups: read(&self.wakeups),
         }
     }
 }

@@ -209,3 +209,97 @@ async fn lease_reads_answer_on_the_leader_and_stop_during_a_transfer() {
     cluster.network.heal();
     cluster.shutdown();
 }
+
+/// Polls `probe` every 10 ms for up to 20 s (an election after a hibernating leader's node goes
+/// silent takes a silence and an election timeout, ~3 s with `test_config`).
+async fn eventually_slow<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..2_000 {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not reached in 20 s");
+}
+
+async fn all_hibernating(cluster: &Cluster, nodes: &[u64]) -> Option<()> {
+    for &node_id in nodes {
+        if !cluster.handle(node_id).shard_status(SHARD).await.ok()?.hibernating {
+            return None;
+        }
+    }
+    Some(())
+}
+
+fn replica_ticks(cluster: &Cluster) -> u64 {
+    NODES.iter().map(|&node_id| cluster.handle(node_id).stats().snapshot().replica_ticks).sum()
+}
+
+#[tokio::test]
+async fn idle_replicas_stop_ticking_wake_on_demand_and_elect_when_the_leaders_node_dies() {
+    let cluster = Cluster::start(test_config()).await;
+    within("propose", cluster.handle(1).propose(SHARD, b"a".to_vec(), far_deadline())).await.unwrap();
+    eventually("every replica hibernates", || all_hibernating(&cluster, &NODES)).await;
+
+    // Asleep, no replica ticks, although the Ready loops keep running rounds.
+    let ticks = replica_ticks(&cluster);
+    let rounds = cluster.handle(1).stats().snapshot().rounds;
+    eventually("30 more rounds", || async {
+        (cluster.handle(1).stats().snapshot().rounds >= rounds + 30).then_some(())
+    })
+    .await;
+    assert_eq!(replica_ticks(&cluster), ticks, "a hibernating replica ticked");
+    assert_eq!(cluster.leader().await, Some(1));
+
+    // A proposal wakes the group, and a write goes through as usual; so does a read.
+    let index = within("propose", cluster.handle(1).propose(SHARD, b"b".to_vec(), far_deadline())).await.unwrap();
+    let read = within("read", cluster.handle(1).read_index(SHARD, far_deadline())).await.unwrap();
+    assert!(read >= index);
+    assert!(cluster.handle(1).stats().snapshot().wakeups >= 1);
+    eventually("hibernates again", || all_hibernating(&cluster, &NODES)).await;
+
+    // The leader's node goes silent: the followers wake and elect one of them.
+    cluster.network.isolate(1);
+    let new_leader = eventually_slow("a follower is elected", || async {
+        for node_id in [2, 3] {
+            let status = cluster.handle(node_id).shard_status(SHARD).await.ok()?;
+            if status.role == ShardRole::Leader {
+                return Some(node_id);
+            }
+        }
+        None
+    })
+    .await;
+    let written =
+        within("propose", cluster.handle(new_leader).propose(SHARD, b"c".to_vec(), far_deadline())).await.unwrap();
+    assert!(written > index);
+
+    // Healed, the old leader (asleep, it never noticed) learns of the new term and follows.
+    cluster.network.heal();
+    eventually_slow("the old leader follows", || async {
+        let status = cluster.handle(1).shard_status(SHARD).await.ok()?;
+        (status.role == ShardRole::Follower && status.applied_index >= written).then_some(())
+    })
+    .await;
+    cluster.shutdown();
+}
+
+#[tokio::test]
+async fn with_lease_reads_a_group_never_hibernates() {
+    let cluster = Cluster::start(RaftConfig { lease_reads: true, ..test_config() }).await;
+    within("propose", cluster.handle(1).propose(SHARD, b"a".to_vec(), far_deadline())).await.unwrap();
+    let rounds = cluster.handle(1).stats().snapshot().rounds;
+    // 20 quiet ticks would hibernate the group; give it three times as many.
+    eventually("60 more rounds", || async {
+        (cluster.handle(1).stats().snapshot().rounds >= rounds + 60).then_some(())
+    })
+    .await;
+    for node_id in NODES {
+        assert_eq!(cluster.handle(node_id).stats().snapshot().hibernations, 0, "node {node_id} hibernated");
+    }
+    cluster.shutdown();
+}

@@ -87,6 +87,7 @@ pub async fn run_coordinator(
     let router = Arc::new(Router::new(None));
     let (stopping, stopped) = watch::channel(false);
     let refresh = tokio::spawn(refresh_routes(coordinator.clone(), router.clone(), peers, stopped.clone()));
+    let raft_metrics = tokio::spawn(crate::metrics::export_raft_stats(runtime.clone()));
     let clock = Clock::Wall;
     let timeout = Duration::from_millis(config.request_timeout_ms);
     let admin =
@@ -102,7 +103,7 @@ pub async fn run_coordinator(
         .add_service(raft_transport_server(runtime.clone(), coordinator_id, stopped))
         .add_service(NodeRegistryServer::new(coordinator));
     let served = serve(listener, shutdown, stopping, routes).await;
-    for task in [refresh, rfm_refresh] {
+    for task in [refresh, rfm_refresh, raft_metrics] {
         task.abort();
         let _ = task.await;
     }
@@ -166,6 +167,7 @@ pub async fn run_node(
     let heartbeats: JoinHandle<()> = tokio::spawn(
         node.clone().heartbeat_loop(Duration::from_millis(config.heartbeat_interval_ms), stopped.clone()),
     );
+    let raft_metrics = tokio::spawn(crate::metrics::export_raft_stats(node.runtime().clone()));
     let shards = node.shards();
     let ticked = shards.clone();
     let tick = tokio::spawn(tick_loop(
@@ -196,7 +198,7 @@ pub async fn run_node(
         .add_service(raft_transport_server(node.runtime().clone(), node_id, stopped))
         .add_service(ShardAdminServer::new(ShardAdminService::new(node.shards())));
     let served = serve(listener, shutdown, stopping, routes).await;
-    for task in [heartbeats, tick, prune] {
+    for task in [heartbeats, tick, prune, raft_metrics] {
         task.abort();
         let _ = task.await;
     }
