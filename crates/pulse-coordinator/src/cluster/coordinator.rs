@@ -328,4 +328,15 @@ impl NodeRegistry for Coordinator {
             cluster: Some(self.cluster_state()),
         }))
     }
+
+    async fn drain_node(&self, _request: Request<v1::DrainNodeRequest>) -> Result<Response<v1::NodeInfo>, Status> {
+        Err(Status::unimplemented("DrainNode: being built (issue 6)"))
+    }
+
+    async fn remove_node(
+        &self,
+        _request: Request<v1::RemoveNodeRequest>,
+    ) -> Result<Response<v1::RemoveNodeResponse>, Status> {
+        Err(Status::unimplemented("RemoveNode: being built (issue 6)"))
+    }
 }

@@ -1,5 +1,6 @@
 //! [`MetadataStateMachine`]: the coordinator raft group's state machine — the registered nodes
-//! and the shards' placement ([`ClusterMetadata`]), changed only by [`MetadataCommand`]s.
+//! (with their drain and removal marks), the shards' placement and the scheduler's replica moves
+//! in progress ([`ClusterMetadata`]), changed only by [`MetadataCommand`]s.
 //!
 //! The metadata is small (nodes and shard descriptors), so every applied command writes it whole,
 //! with the apply index, in the entry's batch. Readers (the registry service, the gateway's
@@ -9,8 +10,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use prost::Message;
 use pulse_proto::internal::v1::{
-    ClusterMetadata, CreateShardsCommand, MetadataCommand, NodeRecord, RegisterNodeCommand, ShardDescriptor,
-    metadata_command,
+    BeginMoveCommand, ClusterMetadata, CreateShardsCommand, MetadataCommand, NodeRecord, RegisterNodeCommand,
+    ReplicaDescriptor, SetReplicasCommand, ShardDescriptor, metadata_command,
 };
 use pulse_raft::{CommittedEntry, StateMachine, StateMachineError};
 use pulse_storage::{ColumnFamily, StorageEngine, WriteBatch};
@@ -35,6 +36,15 @@ pub enum MetadataOutput {
     },
     /// The shards were created by this command (false: they existed already).
     ShardsCreated(bool),
+    /// A move, replica, drain or removal command applied; `changed` is false when it had
+    /// been applied before (every such command is idempotent).
+    Applied {
+        /// Whether the metadata changed.
+        changed: bool,
+    },
+    /// A valid command that does not apply to the metadata as it is (unknown node or shard,
+    /// a move on a shard that has one): nothing changed.
+    Refused(String),
     /// The command could not be decoded (never proposed by this version).
     Rejected(String),
 }
@@ -111,6 +121,8 @@ impl<E: StorageEngine> MetadataStateMachine<E> {
                     node_id,
                     store_id: command.store_id,
                     address: command.address,
+                    draining: false,
+                    removing: false,
                 });
                 node_id
             }
@@ -134,6 +146,119 @@ impl<E: StorageEngine> MetadataStateMachine<E> {
         self.working.version += 1;
         MetadataOutput::ShardsCreated(true)
     }
+
+    fn changed(&mut self, changed: bool) -> MetadataOutput {
+        if changed {
+            self.working.version += 1;
+        }
+        MetadataOutput::Applied { changed }
+    }
+
+    /// Records the move and lists its target as a learner of the shard (so the target hosts an
+    /// empty replica before the shard's leader adds it to the raft group).
+    fn begin_move(&mut self, command: BeginMoveCommand) -> MetadataOutput {
+        let Some(mv) = command.r#move else { return MetadataOutput::Refused("a move is required".into()) };
+        let metadata = &mut self.working;
+        if metadata.moves.iter().any(|m| m == &mv) {
+            return self.changed(false);
+        }
+        if metadata.moves.iter().any(|m| m.shard_id == mv.shard_id) {
+            return MetadataOutput::Refused(format!("shard {} has a move in progress", mv.shard_id));
+        }
+        let Some(address) = metadata.nodes.iter().find(|n| n.node_id == mv.to_node).map(|n| n.address.clone())
+        else {
+            return MetadataOutput::Refused(format!("node {} is not registered", mv.to_node));
+        };
+        let Some(shard) = metadata.shards.iter_mut().find(|s| s.shard_id == mv.shard_id) else {
+            return MetadataOutput::Refused(format!("shard {} does not exist", mv.shard_id));
+        };
+        if shard.replicas.iter().any(|r| r.node_id == mv.to_node) {
+            return MetadataOutput::Refused(format!("node {} holds shard {} already", mv.to_node, mv.shard_id));
+        }
+        shard.replicas.push(ReplicaDescriptor { node_id: mv.to_node, address, learner: true });
+        shard.conf_ver += 1;
+        metadata.moves.push(mv);
+        metadata.moves.sort_by_key(|m| m.shard_id);
+        self.changed(true)
+    }
+
+    /// Sets the shard's replicas to the given raft membership. The target of a move in
+    /// progress stays listed (as a learner if raft does not have it yet), so that it keeps its
+    /// replica until the move ends.
+    fn set_replicas(&mut self, command: SetReplicasCommand) -> MetadataOutput {
+        let metadata = &mut self.working;
+        let target = metadata.moves.iter().find(|m| m.shard_id == command.shard_id).map(|m| m.to_node);
+        let address_of = |node_id: u64| {
+            metadata.nodes.iter().find(|n| n.node_id == node_id).map(|n| n.address.clone()).unwrap_or_default()
+        };
+        let mut replicas: Vec<ReplicaDescriptor> = command
+            .voters
+            .iter()
+            .map(|&node_id| ReplicaDescriptor { node_id, address: address_of(node_id), learner: false })
+            .chain(command.learners.iter().map(|&node_id| ReplicaDescriptor {
+                node_id,
+                address: address_of(node_id),
+                learner: true,
+            }))
+            .collect();
+        if let Some(target) = target
+            && !replicas.iter().any(|r| r.node_id == target)
+        {
+            replicas.push(ReplicaDescriptor { node_id: target, address: address_of(target), learner: true });
+        }
+        replicas.sort_by_key(|r| r.node_id);
+        let Some(shard) = metadata.shards.iter_mut().find(|s| s.shard_id == command.shard_id) else {
+            return MetadataOutput::Refused(format!("shard {} does not exist", command.shard_id));
+        };
+        let mut current = shard.replicas.clone();
+        current.sort_by_key(|r| r.node_id);
+        if current == replicas {
+            return self.changed(false);
+        }
+        shard.replicas = replicas;
+        shard.conf_ver += 1;
+        self.changed(true)
+    }
+
+    fn end_move(&mut self, shard_id: u64) -> MetadataOutput {
+        let before = self.working.moves.len();
+        self.working.moves.retain(|m| m.shard_id != shard_id);
+        let changed = self.working.moves.len() != before;
+        self.changed(changed)
+    }
+
+    fn drain_node(&mut self, node_id: u64) -> MetadataOutput {
+        let Some(node) = self.working.nodes.iter_mut().find(|n| n.node_id == node_id) else {
+            return MetadataOutput::Refused(format!("node {node_id} is not registered"));
+        };
+        let changed = !node.draining;
+        node.draining = true;
+        self.changed(changed)
+    }
+
+    /// Forgets a node that holds no replica and is the target of no move; marks one that does
+    /// for removal once empty (the coordinator only asks that for a down node).
+    fn remove_node(&mut self, node_id: u64) -> MetadataOutput {
+        let metadata = &mut self.working;
+        let Some(position) = metadata.nodes.iter().position(|n| n.node_id == node_id) else {
+            return MetadataOutput::Refused(format!("node {node_id} is not registered"));
+        };
+        if holds_replicas(metadata, node_id) {
+            let node = &mut metadata.nodes[position];
+            let changed = !(node.removing && node.draining);
+            node.removing = true;
+            node.draining = true;
+            return self.changed(changed);
+        }
+        metadata.nodes.remove(position);
+        self.changed(true)
+    }
+}
+
+/// Whether `node_id` holds a replica of some shard or is the target of a move.
+pub fn holds_replicas(metadata: &ClusterMetadata, node_id: u64) -> bool {
+    metadata.shards.iter().any(|s| s.replicas.iter().any(|r| r.node_id == node_id))
+        || metadata.moves.iter().any(|m| m.to_node == node_id)
 }
 
 impl<E: StorageEngine> StateMachine for MetadataStateMachine<E> {
@@ -157,6 +282,21 @@ impl<E: StorageEngine> StateMachine for MetadataStateMachine<E> {
             }
             Ok(MetadataCommand { command: Some(metadata_command::Command::CreateShards(command)) }) => {
                 self.create_shards(command)
+            }
+            Ok(MetadataCommand { command: Some(metadata_command::Command::BeginMove(command)) }) => {
+                self.begin_move(command)
+            }
+            Ok(MetadataCommand { command: Some(metadata_command::Command::SetReplicas(command)) }) => {
+                self.set_replicas(command)
+            }
+            Ok(MetadataCommand { command: Some(metadata_command::Command::EndMove(command)) }) => {
+                self.end_move(command.shard_id)
+            }
+            Ok(MetadataCommand { command: Some(metadata_command::Command::DrainNode(command)) }) => {
+                self.drain_node(command.node_id)
+            }
+            Ok(MetadataCommand { command: Some(metadata_command::Command::RemoveNode(command)) }) => {
+                self.remove_node(command.node_id)
             }
             Ok(MetadataCommand { command: None }) => {
                 MetadataOutput::Rejected("empty metadata command".into())

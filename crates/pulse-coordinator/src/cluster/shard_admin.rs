@@ -14,7 +14,7 @@ use pulse_node::{ApplyOutput, ShardCommand};
 use pulse_proto::internal::v1::shard_admin_client::ShardAdminClient;
 use pulse_proto::internal::v1::shard_admin_server::ShardAdmin;
 use pulse_proto::internal::v1::{
-    HistoryCountsRequest, HistoryCountsResponse, ProposeRequest, ProposeResponse, PurchaseHistoryCount,
+    ChangeReplicasRequest, ChangeReplicasResponse, HistoryCountsRequest, HistoryCountsResponse, ProposeRequest, ProposeResponse, PurchaseHistoryCount,
     ReadConfigRequest, RfmSketchRequest, RfmSketchResponse, SetConfigCommand,
 };
 use pulse_proto::v1;
@@ -118,6 +118,13 @@ impl ShardAdmin for ShardAdminService {
             _ => 0,
         };
         Ok(Response::new(ProposeResponse { tick_evaluated }))
+    }
+
+    async fn change_replicas(
+        &self,
+        _request: Request<ChangeReplicasRequest>,
+    ) -> Result<Response<ChangeReplicasResponse>, Status> {
+        Err(Status::unimplemented("ChangeReplicas: being built (issue 6)"))
     }
 }
 
