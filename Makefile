@@ -8,6 +8,8 @@ CARGO ?= cargo
 SYSTEM_PACKAGES := protobuf-compiler librocksdb-dev libclang-dev clang iproute2
 # What `make compare` measures Pulse against, and the tools its script uses.
 COMPARE_PACKAGES := etcd-server etcd-client redis-server redis-tools python3
+# What `make validate-deploy` needs: a Python venv for kubernetes-validate and PyYAML.
+DEPLOY_PACKAGES := python3-venv python3-pip
 # The sample shipped in the repo and the instant it is scored at (2026-03-31T00:00:00Z).
 SAMPLE_EVENTS := testdata/sample-events.jsonl
 SAMPLE_AS_OF_MS := 1774915200000
@@ -19,7 +21,7 @@ PULSED_FLAGS ?=
 # The release binaries (built together, so they share one build of the dependencies).
 RELEASE_BIN := $${CARGO_TARGET_DIR:-target}/release
 
-.PHONY: all deps build test lint fmt bench run run-sample ingest-sample score-sample load compare cluster cluster-down clean
+.PHONY: all deps build test validate-deploy lint fmt bench run run-sample ingest-sample score-sample load compare cluster cluster-down clean
 
 # Installs the Debian packages of $(1) that are missing (apt-get; root or sudo).
 define apt_install
@@ -43,9 +45,14 @@ deps:
 build: deps
 	$(CARGO) build --workspace --all-targets
 
-## test: run every test
-test: deps
+## test: run every test (the deployment files first: they take seconds)
+test: deps validate-deploy
 	$(CARGO) test --workspace --no-fail-fast
+
+## validate-deploy: check deploy/ (Kubernetes manifests against the schemas, compose file, image)
+validate-deploy:
+	$(call apt_install,$(DEPLOY_PACKAGES))
+	deploy/validate.sh
 
 ## lint: formatting and clippy with warnings as errors (benches included, so they never rot)
 lint: deps
