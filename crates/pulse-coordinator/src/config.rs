@@ -58,8 +58,12 @@ pub struct ServerConfig {
     pub replication_factor: u64,
     /// Interval between two heartbeats of a storage node to the coordinator, ms.
     pub heartbeat_interval_ms: u64,
-    /// A node silent for this long is reported DOWN, ms.
+    /// A node silent for this long is DOWN and its replicas are re-created on other nodes, ms.
     pub node_down_after_ms: u64,
+    /// Coordinator: replica moves (scale out, drain, node loss, balancing) in flight at once.
+    pub max_concurrent_moves: u32,
+    /// Coordinator: interval between two rounds of the scheduler, ms.
+    pub schedule_interval_ms: u64,
     /// Deadline of a request the gateway forwards to another process, retries included, ms.
     pub request_timeout_ms: u64,
     /// Linearizable reads on the shard leader's lease instead of a ReadIndex round (see
@@ -86,6 +90,8 @@ impl Default for ServerConfig {
             replication_factor: 3,
             heartbeat_interval_ms: 1_000,
             node_down_after_ms: 30_000,
+            max_concurrent_moves: 4,
+            schedule_interval_ms: 1_000,
             request_timeout_ms: 10_000,
             lease_reads: false,
         }
@@ -133,6 +139,12 @@ impl ServerConfig {
         }
         if self.node_down_after_ms <= self.heartbeat_interval_ms {
             return invalid("node_down_after_ms", "must be longer than heartbeat_interval_ms");
+        }
+        if !(1..=64).contains(&self.max_concurrent_moves) {
+            return invalid("max_concurrent_moves", "must be within 1..=64");
+        }
+        if self.schedule_interval_ms == 0 {
+            return invalid("schedule_interval_ms", "must be positive");
         }
         if self.request_timeout_ms == 0 {
             return invalid("request_timeout_ms", "must be positive");

@@ -7,12 +7,14 @@
 //! - `CheckConsistency`: per shard, the leader proposes a `ComputeHash` entry (every replica
 //!   hashes its data when it applies it, at the same raft index), then every replica is asked
 //!   for its stored hash at that index (forwarded with the [`CONSISTENCY_HEADER`]).
-//! - `DrainNode`, `RemoveNode`: the scheduler's (issue 6).
+//! - `DrainNode`, `RemoveNode` go to the coordinator leader's `NodeRegistry` (its scheduler
+//!   moves the replicas), following the leader hint of a coordinator that is not the leader.
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use pulse_node::{ApplyOutput, ShardCommand};
+use pulse_proto::internal::v1::node_registry_client::NodeRegistryClient;
 use pulse_proto::v1;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
 use pulse_proto::v1::cluster_service_server::ClusterService;
@@ -20,6 +22,7 @@ use pulse_raft::{RuntimeHandle, ShardRole};
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
+use super::coordinator::COORDINATOR_LEADER_HEADER;
 use super::router::{Router, Target, forwarded_request, forwarded_shards};
 use crate::local_shards::LocalShards;
 
@@ -47,6 +50,8 @@ pub struct ClusterServiceGateway {
     runtime: Option<RuntimeHandle<ApplyOutput>>,
     /// The replicas hosted here (storage nodes only).
     shards: Option<Arc<RwLock<LocalShards>>>,
+    /// The coordinators' addresses: where `DrainNode` and `RemoveNode` go.
+    coordinators: Arc<Vec<String>>,
     request_timeout: Duration,
 }
 
@@ -57,7 +62,47 @@ impl ClusterServiceGateway {
         runtime: Option<RuntimeHandle<ApplyOutput>>,
         request_timeout: Duration,
     ) -> Self {
-        Self { router, runtime, shards: None, request_timeout }
+        Self { router, runtime, shards: None, coordinators: Arc::default(), request_timeout }
+    }
+
+    /// The same, forwarding `DrainNode` and `RemoveNode` to `coordinators`.
+    pub fn with_coordinators(mut self, coordinators: Vec<String>) -> Self {
+        self.coordinators = Arc::new(coordinators);
+        self
+    }
+
+    /// Calls the coordinator leader's `NodeRegistry`: tries the coordinators in turn, jumping
+    /// to the leader a coordinator names, until one answers or the deadline passes.
+    async fn on_coordinator_leader<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    where
+        F: Fn(NodeRegistryClient<tonic::transport::Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<Response<T>, Status>>,
+    {
+        if self.coordinators.is_empty() {
+            return Err(Status::failed_precondition("this process knows no coordinator"));
+        }
+        let deadline = Instant::now() + self.request_timeout;
+        let mut next: Option<String> = None;
+        let mut attempt = 0usize;
+        loop {
+            let address = next.take().unwrap_or_else(|| self.coordinators[attempt % self.coordinators.len()].clone());
+            attempt += 1;
+            let client = NodeRegistryClient::new(self.router.channel(&address));
+            let outcome = tokio::time::timeout_at(deadline, call(client)).await;
+            let status = match outcome {
+                Ok(Ok(response)) => return Ok(response.into_inner()),
+                Ok(Err(status)) if status.code() == tonic::Code::Unavailable => status,
+                Ok(Err(status)) => return Err(status),
+                Err(_) => return Err(Status::deadline_exceeded("no coordinator leader answered in time")),
+            };
+            next = status.metadata().get(COORDINATOR_LEADER_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            if Instant::now() >= deadline {
+                return Err(status);
+            }
+            if next.is_none() && attempt % self.coordinators.len() == 0 {
+                tokio::time::sleep(TRANSFER_POLL * 10).await;
+            }
+        }
     }
 
     /// The same, able to hash the replicas in `shards` (storage nodes).
@@ -254,20 +299,22 @@ impl ClusterService for ClusterServiceGateway {
         &self,
         request: Request<v1::DrainNodeRequest>,
     ) -> Result<Response<v1::NodeInfo>, Status> {
-        Err(Status::unimplemented(format!(
-            "DrainNode (node {}): replica moves arrive with the scheduler (issue 6)",
-            request.get_ref().node_id
-        )))
+        let message = request.into_inner();
+        let node = self
+            .on_coordinator_leader(|mut client| async move { client.drain_node(message).await })
+            .await?;
+        Ok(Response::new(node))
     }
 
     async fn remove_node(
         &self,
         request: Request<v1::RemoveNodeRequest>,
     ) -> Result<Response<v1::RemoveNodeResponse>, Status> {
-        Err(Status::unimplemented(format!(
-            "RemoveNode (node {}): arrives with the scheduler (issue 6)",
-            request.get_ref().node_id
-        )))
+        let message = request.into_inner();
+        let removed = self
+            .on_coordinator_leader(|mut client| async move { client.remove_node(message).await })
+            .await?;
+        Ok(Response::new(removed))
     }
 
     async fn transfer_leader(

@@ -8,21 +8,24 @@
 //! ([`initial_placement`]); nodes learn theirs from the heartbeat answers and create the raft
 //! groups. Only the leader answers heartbeats; the others say who leads, so nodes move on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use pulse_proto::internal::v1::node_registry_server::NodeRegistry;
 use pulse_proto::internal::v1::{
-    ClusterMetadata, CreateShardsCommand, HeartbeatRequest, HeartbeatResponse, RegisterNodeCommand,
-    RegisterRequest, RegisterResponse, ReplicaStatus, metadata_command,
+    ClusterMetadata, CreateShardsCommand, DrainNodeCommand, HeartbeatRequest, HeartbeatResponse, RegisterNodeCommand,
+    RegisterRequest, RegisterResponse, RemoveNodeCommand, ReplicaStatus, metadata_command,
 };
 use pulse_proto::v1;
 use pulse_raft::{ProposeError, RuntimeHandle, ShardRole};
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
-use super::metadata::{METADATA_GROUP_ID, MetadataOutput, MetadataView, encode_command, initial_placement};
+use super::metadata::{
+    METADATA_GROUP_ID, MetadataOutput, MetadataView, encode_command, holds_replicas, initial_placement,
+};
+use super::scheduler::{Observation, ShardReport};
 
 /// Response metadata naming the coordinator leader's address when this one is not it.
 pub const COORDINATOR_LEADER_HEADER: &str = "x-pulse-coordinator-leader";
@@ -122,6 +125,54 @@ impl Coordinator {
         status
     }
 
+    /// Replicas per shard.
+    pub fn replication_factor(&self) -> usize {
+        usize::try_from(self.settings.replication_factor).unwrap_or(usize::MAX)
+    }
+
+    /// Proposes a metadata command (leader only) and answers its output once applied.
+    pub(super) async fn propose_metadata(&self, command: metadata_command::Command) -> Result<MetadataOutput, Status> {
+        self.propose(command).await
+    }
+
+    /// Whether every node counted live has heartbeated to this coordinator: a new leader
+    /// schedules nothing before it has heard the whole cluster.
+    pub(super) fn has_full_view(&self) -> bool {
+        let metadata = self.metadata();
+        let live = self.live_nodes(&metadata);
+        let liveness = self.liveness.lock().unwrap_or_else(PoisonError::into_inner);
+        live.iter().all(|node_id| liveness.contains_key(node_id))
+    }
+
+    /// What the live nodes last reported: per shard its leader's view of the raft group, and
+    /// every replica's applied index (the scheduler's input).
+    pub(super) fn observe(&self) -> Observation {
+        let metadata = self.metadata();
+        let live: BTreeSet<u64> = self.live_nodes(&metadata).into_iter().collect();
+        let liveness = self.liveness.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut observation = Observation { live, ..Observation::default() };
+        let mut terms: HashMap<u64, u64> = HashMap::new();
+        for (&node_id, seen) in liveness.iter().filter(|(id, _)| observation.live.contains(id)) {
+            for replica in &seen.replicas {
+                observation.applied.insert((node_id, replica.shard_id), replica.applied_index);
+                if !replica.leader || terms.get(&replica.shard_id).is_some_and(|&term| term > replica.term) {
+                    continue;
+                }
+                terms.insert(replica.shard_id, replica.term);
+                observation.shards.insert(
+                    replica.shard_id,
+                    ShardReport {
+                        leader: node_id,
+                        voters: replica.voter_ids.clone(),
+                        learners: replica.learner_ids.clone(),
+                        commit_index: replica.commit_index,
+                    },
+                );
+            }
+        }
+        observation
+    }
+
     async fn propose(&self, command: metadata_command::Command) -> Result<MetadataOutput, Status> {
         let deadline = Instant::now() + self.settings.propose_timeout;
         match self.runtime.propose(METADATA_GROUP_ID, encode_command(command), deadline).await {
@@ -146,6 +197,15 @@ impl Coordinator {
             })
             .map(|node| node.node_id)
             .collect()
+    }
+
+    /// NOT_FOUND unless `node_id` is a registered node.
+    fn known_node(&self, node_id: u64) -> Result<(), Status> {
+        if self.metadata().nodes.iter().any(|n| n.node_id == node_id) {
+            Ok(())
+        } else {
+            Err(Status::not_found(format!("node_id {node_id} is not a node of this cluster")))
+        }
     }
 
     /// Creates the shards once enough nodes heartbeat (leader only; idempotent).
@@ -229,8 +289,15 @@ impl Coordinator {
                     .filter(|s| s.replicas.contains(&node.node_id) || s.learners.contains(&node.node_id))
                     .count();
                 let leader_count = shards.iter().filter(|s| s.leader == node.node_id).count();
-                let state =
-                    if live.contains(&node.node_id) { v1::NodeState::Up } else { v1::NodeState::Down };
+                let state = if !live.contains(&node.node_id) {
+                    v1::NodeState::Down
+                } else if node.draining && holds_replicas(&metadata, node.node_id) {
+                    v1::NodeState::Draining
+                } else if node.draining {
+                    v1::NodeState::Drained
+                } else {
+                    v1::NodeState::Up
+                };
                 v1::NodeInfo {
                     node_id: node.node_id,
                     address: node.address.clone(),
@@ -329,14 +396,37 @@ impl NodeRegistry for Coordinator {
         }))
     }
 
-    async fn drain_node(&self, _request: Request<v1::DrainNodeRequest>) -> Result<Response<v1::NodeInfo>, Status> {
-        Err(Status::unimplemented("DrainNode: being built (issue 6)"))
+    async fn drain_node(&self, request: Request<v1::DrainNodeRequest>) -> Result<Response<v1::NodeInfo>, Status> {
+        if !self.is_leader().await {
+            return Err(self.not_leader().await);
+        }
+        let node_id = request.into_inner().node_id;
+        self.known_node(node_id)?;
+        self.propose(metadata_command::Command::DrainNode(DrainNodeCommand { node_id })).await?;
+        info!(node_id, "node draining");
+        let node = self.cluster_state().nodes.into_iter().find(|n| n.node_id == node_id);
+        node.map(Response::new).ok_or_else(|| Status::not_found(format!("node_id {node_id} was removed meanwhile")))
     }
 
     async fn remove_node(
         &self,
-        _request: Request<v1::RemoveNodeRequest>,
+        request: Request<v1::RemoveNodeRequest>,
     ) -> Result<Response<v1::RemoveNodeResponse>, Status> {
-        Err(Status::unimplemented("RemoveNode: being built (issue 6)"))
+        if !self.is_leader().await {
+            return Err(self.not_leader().await);
+        }
+        let node_id = request.into_inner().node_id;
+        self.known_node(node_id)?;
+        let metadata = self.metadata();
+        let down = !self.live_nodes(&metadata).contains(&node_id);
+        if holds_replicas(&metadata, node_id) && !down {
+            let replicas = metadata.shards.iter().filter(|s| s.replicas.iter().any(|r| r.node_id == node_id)).count();
+            return Err(Status::failed_precondition(format!(
+                "node_id {node_id} still holds {replicas} replicas and is up: drain it first (DrainNode)"
+            )));
+        }
+        self.propose(metadata_command::Command::RemoveNode(RemoveNodeCommand { node_id })).await?;
+        info!(node_id, down, "node removed (a down node's replicas are re-created elsewhere first)");
+        Ok(Response::new(v1::RemoveNodeResponse {}))
     }
 }

@@ -112,6 +112,9 @@ impl<E: StorageEngine> MetadataStateMachine<E> {
         let node_id = match metadata.nodes.iter_mut().find(|node| node.store_id == command.store_id) {
             Some(node) => {
                 node.address = command.address;
+                // A drained node that restarts (maintenance, a rolling update) is back in
+                // service; one being removed stays drained.
+                node.draining = node.removing;
                 node.node_id
             }
             None => {

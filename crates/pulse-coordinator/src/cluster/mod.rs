@@ -19,6 +19,8 @@
 //! - `cluster_watch`: `WatchTransitions` as one watch per shard on its leader, merged, re-opened
 //!   from the shard's cursor when a leader changes.
 //! - `cluster_gateway`: [`ClusterServiceGateway`] — `ClusterService`.
+//! - `scheduler`: [`Scheduler`] — the coordinator leader's replica moves (scale out, drain,
+//!   node loss, balance) and leader balance.
 //! - `shard_admin`: [`ShardAdminService`] (nodes) and [`ClusterShards`] — the scoring config,
 //!   model fits and RFM edges of every shard, administered through the shards' leaders.
 //! - `serve`: [`run_coordinator`], [`run_node`] — start, serve, stop.
@@ -30,6 +32,7 @@ mod metadata;
 mod node;
 mod router;
 mod routing_gateway;
+mod scheduler;
 mod serve;
 mod shard_admin;
 
@@ -41,6 +44,7 @@ pub use metadata::{
 pub use node::StorageNode;
 pub use router::{LEADER_HINT_HEADER, Router, SHARDS_HEADER, Target};
 pub use routing_gateway::{LocalReplicas, RoutingGateway};
+pub use scheduler::Scheduler;
 pub use serve::{run_coordinator, run_node};
 pub use shard_admin::{ClusterShards, ShardAdminService};
 

@@ -33,6 +33,7 @@ use super::metadata::{METADATA_GROUP_ID, MetadataStateMachine};
 use super::node::StorageNode;
 use super::router::Router;
 use super::routing_gateway::{LocalReplicas, RoutingGateway};
+use super::scheduler::Scheduler;
 use super::shard_admin::{ClusterShards, ShardAdminService};
 use super::{new_transport, raft_transport_server, set_peer_address};
 use crate::clock::Clock;
@@ -86,7 +87,8 @@ pub async fn run_coordinator(
 
     let router = Arc::new(Router::new(None));
     let (stopping, stopped) = watch::channel(false);
-    let refresh = tokio::spawn(refresh_routes(coordinator.clone(), router.clone(), peers, stopped.clone()));
+    let refresh =
+        tokio::spawn(refresh_routes(coordinator.clone(), router.clone(), peers.clone(), stopped.clone()));
     let raft_metrics = tokio::spawn(crate::metrics::export_raft_stats(runtime.clone()));
     let clock = Clock::Wall;
     let timeout = Duration::from_millis(config.request_timeout_ms);
@@ -98,12 +100,23 @@ pub async fn run_coordinator(
     ));
     let activity =
         RoutingGateway::new(router.clone(), None, clock.clone(), timeout).with_shutdown(stopped.clone());
-    let cluster = ClusterServiceGateway::new(router, None, timeout);
+    let cluster = ClusterServiceGateway::new(router.clone(), None, timeout).with_coordinators(peers);
+    let scheduler = tokio::spawn(
+        Scheduler::new(
+            coordinator.clone(),
+            router,
+            cluster.clone(),
+            Duration::from_millis(config.schedule_interval_ms),
+            timeout,
+            config.max_concurrent_moves,
+        )
+        .run(stopped.clone()),
+    );
     let routes = public_routes(activity, cluster, AdminGateway::new(clock, admin, config.tick_max_customers))
         .add_service(raft_transport_server(runtime.clone(), coordinator_id, stopped))
         .add_service(NodeRegistryServer::new(coordinator));
     let served = serve(listener, shutdown, stopping, routes).await;
-    for task in [refresh, rfm_refresh, raft_metrics] {
+    for task in [refresh, rfm_refresh, raft_metrics, scheduler] {
         task.abort();
         let _ = task.await;
     }
@@ -193,7 +206,8 @@ pub async fn run_node(
     let activity =
         RoutingGateway::new(node.router(), Some(local), clock, timeout).with_shutdown(stopped.clone());
     let cluster = ClusterServiceGateway::new(node.router(), Some(node.runtime().clone()), timeout)
-        .with_replicas(node.shards());
+        .with_replicas(node.shards())
+        .with_coordinators(config.join.clone());
     let routes = public_routes(activity, cluster, admin)
         .add_service(raft_transport_server(node.runtime().clone(), node_id, stopped))
         .add_service(ShardAdminServer::new(ShardAdminService::new(node.shards())));
