@@ -233,9 +233,9 @@ def check_statefulset(resources, component):
         drain = 'cluster drain "$POD_NAME.pulse-node.$POD_NAMESPACE.svc.cluster.local:50051" --timeout'
         if "pulsectl --addr 127.0.0.1:50051" not in pre_stop or drain not in pre_stop:
             fail(where, "the preStop hook must drain the node (pulsectl cluster drain ...)")
-        timeout = re.search(r"--timeout (\d+)", pre_stop)
+        timeout = re.search(r"--timeout (\d+)s\b", pre_stop)
         grace = pod.get("terminationGracePeriodSeconds", 30)
-        if not timeout or grace <= int(timeout.group(1)):
+        if not timeout or grace <= int(timeout.group(1)):  # --timeout in seconds, e.g. 600s
             fail(where, "terminationGracePeriodSeconds must exceed the drain --timeout")
 
 

@@ -1,6 +1,9 @@
 //! `pulsectl cluster`: the cluster's nodes and shards (`GetClusterState`), waiting until a new
-//! cluster serves, and leader transfer (`TransferLeader`).
+//! cluster serves, leader transfer (`TransferLeader`), consistency checks, and scale-in:
+//! `drain` (`DrainNode`, then a progress bar until the node holds nothing) and `remove`
+//! (`RemoveNode`).
 
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -14,6 +17,8 @@ use crate::values;
 
 /// How often `cluster wait` asks again.
 const WAIT_POLL: Duration = Duration::from_millis(200);
+/// How often `cluster drain` checks the node's progress.
+const DRAIN_POLL: Duration = Duration::from_secs(1);
 
 /// `pulsectl cluster …`.
 #[derive(Debug, Subcommand)]
@@ -29,6 +34,32 @@ pub enum ClusterCommand {
     /// Hashes every replica of the shards at the same raft index and compares
     /// (CheckConsistency); exits non-zero if any replica differs.
     Check(CheckArgs),
+    /// Moves every replica and leadership off a node (DrainNode) and waits, with a progress
+    /// bar, until it holds none (DRAINED): then it can be stopped and removed.
+    Drain(DrainArgs),
+    /// Forgets a node for good (RemoveNode): a drained node, or a down one whose replicas are
+    /// then re-created elsewhere.
+    Remove(RemoveArgs),
+}
+
+/// Arguments of `pulsectl cluster drain`.
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The node: its id, or its address HOST:PORT as `cluster status` shows it.
+    pub node: String,
+    /// How long to wait for the drain to finish (`90s`, `10m`).
+    #[arg(long, default_value = "10m", value_parser = values::duration_ms)]
+    pub timeout: i64,
+    /// Start the drain and return without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// Arguments of `pulsectl cluster remove`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The node: its id, or its address HOST:PORT as `cluster status` shows it.
+    pub node: String,
 }
 
 /// Arguments of `pulsectl cluster check`.
@@ -102,6 +133,16 @@ pub async fn run(address: &str, output: Output, command: &ClusterCommand) -> Res
             }
             Ok(())
         }
+        ClusterCommand::Drain(args) => drain(&gateway, output, args).await,
+        ClusterCommand::Remove(args) => {
+            let node_id = resolve_node(&gateway, &args.node).await?;
+            gateway.cluster().remove_node(v1::RemoveNodeRequest { node_id }).await.rpc("RemoveNode")?;
+            if output.is_json() {
+                output::print_json(&v1::RemoveNodeResponse {})
+            } else {
+                output::print_line(&format!("node {node_id} removed"))
+            }
+        }
         ClusterCommand::TransferLeader(args) => {
             let request = v1::TransferLeaderRequest { shard_id: args.shard_id, to_node_id: args.to };
             let response =
@@ -155,6 +196,85 @@ async fn wait(address: &str, output: Output, args: &WaitArgs) -> Result<()> {
         }
         tokio::time::sleep(WAIT_POLL).await;
     }
+}
+
+/// The node id named by `node`: a number, or the address of a node of the cluster.
+async fn resolve_node(gateway: &Gateway, node: &str) -> Result<u64> {
+    if let Ok(node_id) = node.parse::<u64>() {
+        return Ok(node_id);
+    }
+    let state =
+        gateway.cluster().get_cluster_state(v1::GetClusterStateRequest {}).await.rpc("GetClusterState")?.into_inner();
+    match state.nodes.iter().find(|n| n.address == node) {
+        Some(found) => Ok(found.node_id),
+        None => {
+            let known: Vec<&str> = state.nodes.iter().map(|n| n.address.as_str()).collect();
+            bail!("node: {node:?} is neither a node id nor the address of a node (nodes: {})", known.join(", "))
+        }
+    }
+}
+
+/// Starts draining the node, then polls its replica count until it is DRAINED, drawing a
+/// progress bar (one line per change when stderr is not a terminal).
+async fn drain(gateway: &Gateway, output: Output, args: &DrainArgs) -> Result<()> {
+    let node_id = resolve_node(gateway, &args.node).await?;
+    let started = gateway.cluster().drain_node(v1::DrainNodeRequest { node_id }).await.rpc("DrainNode")?.into_inner();
+    let total = started.replica_count.max(1);
+    let deadline = Instant::now() + Duration::from_millis(u64::try_from(args.timeout).unwrap_or(0));
+    let terminal = std::io::stderr().is_terminal();
+    let mut last_drawn = None;
+    let mut node = started;
+    while !args.no_wait && node.state != v1::NodeState::Drained as i32 {
+        let moved = total.saturating_sub(node.replica_count);
+        if last_drawn != Some((moved, node.leader_count)) {
+            draw_progress(node_id, moved, total, node.leader_count, terminal);
+            last_drawn = Some((moved, node.leader_count));
+        }
+        if Instant::now() >= deadline {
+            if terminal {
+                eprintln!();
+            }
+            bail!(
+                "node {node_id} still holds {} replicas after {} ms (is there a node to move them to?); the drain goes on",
+                node.replica_count,
+                args.timeout
+            );
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+        let state = gateway
+            .cluster()
+            .get_cluster_state(v1::GetClusterStateRequest {})
+            .await
+            .rpc("GetClusterState")?
+            .into_inner();
+        node = state
+            .nodes
+            .into_iter()
+            .find(|n| n.node_id == node_id)
+            .ok_or_else(|| anyhow::anyhow!("node {node_id} was removed while draining"))?;
+    }
+    if !args.no_wait {
+        draw_progress(node_id, total, total, 0, terminal);
+        if terminal {
+            eprintln!();
+        }
+    }
+    if output.is_json() {
+        return output::print_json(&node);
+    }
+    let state = v1::NodeState::try_from(node.state)
+        .map_or_else(|_| node.state.to_string(), |s| short_name(s.as_str_name(), "NODE_STATE_"));
+    output::print_line(&format!("node {node_id} {} ({state}): {} replicas left", node.address, node.replica_count))
+}
+
+fn draw_progress(node_id: u64, moved: u32, total: u32, leaders: u32, terminal: bool) {
+    const WIDTH: u32 = 30;
+    let filled = (moved * WIDTH / total) as usize;
+    let bar = format!("{}{}", "#".repeat(filled), "-".repeat(WIDTH as usize - filled));
+    let line = format!("draining node {node_id} [{bar}] {moved}/{total} replicas moved, {leaders} leaders left");
+    let mut stderr = std::io::stderr();
+    let _ = if terminal { write!(stderr, "\r{line}") } else { writeln!(stderr, "{line}") };
+    let _ = stderr.flush();
 }
 
 fn print_state(output: Output, state: &v1::ClusterState) -> Result<()> {
