@@ -1,6 +1,7 @@
 //! [`PulsedProcess`]: a real `pulsed` child process (standalone, coordinator or node) on a free
 //! loopback port, with its log in a file; SIGKILLed when dropped, so a failing test leaves
-//! nothing behind. [`pulsed_binary`] builds the binary once per test process.
+//! nothing behind. [`pulsed_binary`] and [`pulsectl_binary`] build the binaries once per test
+//! process.
 //! [`PulsedProcess::start_wrapped`] runs it through a wrapper command (e.g. `ip netns exec NS`,
 //! see [`crate::netns`]).
 
@@ -132,25 +133,35 @@ fn spawn(wrapper: &[String], binary: &Path, args: &[String], log: &Path) -> Chil
 /// when fresh; `PULSED_BIN` overrides).
 pub fn pulsed_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        if let Some(path) = std::env::var_os("PULSED_BIN") {
-            return PathBuf::from(path);
-        }
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = Command::new(cargo)
-            .current_dir(workspace)
-            .args(["build", "--quiet", "-p", "pulsed", "--bin", "pulsed", "--message-format=json"])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running cargo build -p pulsed");
-        assert!(output.status.success(), "cargo build -p pulsed failed");
-        // The compiler-artifact message of the binary names its path.
-        let text = String::from_utf8(output.stdout).unwrap();
-        text.lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|message| message["target"]["name"] == "pulsed")
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .expect("cargo build -p pulsed named no executable")
-    })
+    BINARY.get_or_init(|| workspace_binary("pulsed", "PULSED_BIN"))
+}
+
+/// The `pulsectl` binary of this workspace, built if needed (`PULSECTL_BIN` overrides).
+pub fn pulsectl_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| workspace_binary("pulsectl", "PULSECTL_BIN"))
+}
+
+/// Builds binary `name` of the package of the same name (a no-op when fresh) and returns its
+/// path, unless the environment variable `overridden_by` names one.
+fn workspace_binary(name: &str, overridden_by: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(overridden_by) {
+        return PathBuf::from(path);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--quiet", "-p", name, "--bin", name, "--message-format=json"])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("running cargo build -p {name}: {e}"));
+    assert!(output.status.success(), "cargo build -p {name} failed");
+    // The compiler-artifact message of the binary names its path.
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["target"]["name"] == name)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo build -p {name} named no executable"))
 }

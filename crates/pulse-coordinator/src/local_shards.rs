@@ -213,7 +213,11 @@ impl LocalShards {
         for shard in self.shards.iter() {
             // A shard with nothing due is left alone, so that its raft group can hibernate.
             if shard.reader.has_tick_work(now_ms).map_err(ServerError::Node)? {
-                proposals.push(self.runtime.propose(shard.reader.shard().shard_id, command.clone(), deadline));
+                proposals.push(self.runtime.propose(
+                    shard.reader.shard().shard_id,
+                    command.clone(),
+                    deadline,
+                ));
             }
         }
         for proposal in proposals {

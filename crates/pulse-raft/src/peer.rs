@@ -172,7 +172,9 @@ impl<E: StorageEngine, O> Peer<E, O> {
     /// The leader this replica sleeps as a follower of, if it is a hibernating follower.
     pub(crate) fn sleeping_follower_of(&self) -> Option<u64> {
         let raft = &self.raw_node.raft;
-        (self.hibernating && raft.state == StateRole::Follower).then(|| known_leader(raft.leader_id)).flatten()
+        (self.hibernating && raft.state == StateRole::Follower)
+            .then(|| known_leader(raft.leader_id))
+            .flatten()
     }
 
     /// Hibernates this leader if it has been quiet for `after` ticks, and returns the hibernate

@@ -85,7 +85,8 @@ impl ClusterServiceGateway {
         let mut next: Option<String> = None;
         let mut attempt = 0usize;
         loop {
-            let address = next.take().unwrap_or_else(|| self.coordinators[attempt % self.coordinators.len()].clone());
+            let address =
+                next.take().unwrap_or_else(|| self.coordinators[attempt % self.coordinators.len()].clone());
             attempt += 1;
             let client = NodeRegistryClient::new(self.router.channel(&address));
             let outcome = tokio::time::timeout_at(deadline, call(client)).await;
@@ -95,11 +96,15 @@ impl ClusterServiceGateway {
                 Ok(Err(status)) => return Err(status),
                 Err(_) => return Err(Status::deadline_exceeded("no coordinator leader answered in time")),
             };
-            next = status.metadata().get(COORDINATOR_LEADER_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            next = status
+                .metadata()
+                .get(COORDINATOR_LEADER_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             if Instant::now() >= deadline {
                 return Err(status);
             }
-            if next.is_none() && attempt % self.coordinators.len() == 0 {
+            if next.is_none() && attempt.is_multiple_of(self.coordinators.len()) {
                 tokio::time::sleep(TRANSFER_POLL * 10).await;
             }
         }
@@ -300,9 +305,8 @@ impl ClusterService for ClusterServiceGateway {
         request: Request<v1::DrainNodeRequest>,
     ) -> Result<Response<v1::NodeInfo>, Status> {
         let message = request.into_inner();
-        let node = self
-            .on_coordinator_leader(|mut client| async move { client.drain_node(message).await })
-            .await?;
+        let node =
+            self.on_coordinator_leader(|mut client| async move { client.drain_node(message).await }).await?;
         Ok(Response::new(node))
     }
 
@@ -311,9 +315,8 @@ impl ClusterService for ClusterServiceGateway {
         request: Request<v1::RemoveNodeRequest>,
     ) -> Result<Response<v1::RemoveNodeResponse>, Status> {
         let message = request.into_inner();
-        let removed = self
-            .on_coordinator_leader(|mut client| async move { client.remove_node(message).await })
-            .await?;
+        let removed =
+            self.on_coordinator_leader(|mut client| async move { client.remove_node(message).await }).await?;
         Ok(Response::new(removed))
     }
 

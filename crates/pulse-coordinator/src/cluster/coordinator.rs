@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use pulse_proto::internal::v1::node_registry_server::NodeRegistry;
 use pulse_proto::internal::v1::{
-    ClusterMetadata, CreateShardsCommand, DrainNodeCommand, HeartbeatRequest, HeartbeatResponse, RegisterNodeCommand,
-    RegisterRequest, RegisterResponse, RemoveNodeCommand, ReplicaStatus, metadata_command,
+    ClusterMetadata, CreateShardsCommand, DrainNodeCommand, HeartbeatRequest, HeartbeatResponse,
+    RegisterNodeCommand, RegisterRequest, RegisterResponse, RemoveNodeCommand, ReplicaStatus,
+    metadata_command,
 };
 use pulse_proto::v1;
 use pulse_raft::{ProposeError, RuntimeHandle, ShardRole};
@@ -131,7 +132,10 @@ impl Coordinator {
     }
 
     /// Proposes a metadata command (leader only) and answers its output once applied.
-    pub(super) async fn propose_metadata(&self, command: metadata_command::Command) -> Result<MetadataOutput, Status> {
+    pub(super) async fn propose_metadata(
+        &self,
+        command: metadata_command::Command,
+    ) -> Result<MetadataOutput, Status> {
         self.propose(command).await
     }
 
@@ -396,7 +400,10 @@ impl NodeRegistry for Coordinator {
         }))
     }
 
-    async fn drain_node(&self, request: Request<v1::DrainNodeRequest>) -> Result<Response<v1::NodeInfo>, Status> {
+    async fn drain_node(
+        &self,
+        request: Request<v1::DrainNodeRequest>,
+    ) -> Result<Response<v1::NodeInfo>, Status> {
         if !self.is_leader().await {
             return Err(self.not_leader().await);
         }
@@ -405,7 +412,8 @@ impl NodeRegistry for Coordinator {
         self.propose(metadata_command::Command::DrainNode(DrainNodeCommand { node_id })).await?;
         info!(node_id, "node draining");
         let node = self.cluster_state().nodes.into_iter().find(|n| n.node_id == node_id);
-        node.map(Response::new).ok_or_else(|| Status::not_found(format!("node_id {node_id} was removed meanwhile")))
+        node.map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("node_id {node_id} was removed meanwhile")))
     }
 
     async fn remove_node(
@@ -420,7 +428,8 @@ impl NodeRegistry for Coordinator {
         let metadata = self.metadata();
         let down = !self.live_nodes(&metadata).contains(&node_id);
         if holds_replicas(&metadata, node_id) && !down {
-            let replicas = metadata.shards.iter().filter(|s| s.replicas.iter().any(|r| r.node_id == node_id)).count();
+            let replicas =
+                metadata.shards.iter().filter(|s| s.replicas.iter().any(|r| r.node_id == node_id)).count();
             return Err(Status::failed_precondition(format!(
                 "node_id {node_id} still holds {replicas} replicas and is up: drain it first (DrainNode)"
             )));

@@ -168,7 +168,8 @@ impl<E: StorageEngine> MetadataStateMachine<E> {
         if metadata.moves.iter().any(|m| m.shard_id == mv.shard_id) {
             return MetadataOutput::Refused(format!("shard {} has a move in progress", mv.shard_id));
         }
-        let Some(address) = metadata.nodes.iter().find(|n| n.node_id == mv.to_node).map(|n| n.address.clone())
+        let Some(address) =
+            metadata.nodes.iter().find(|n| n.node_id == mv.to_node).map(|n| n.address.clone())
         else {
             return MetadataOutput::Refused(format!("node {} is not registered", mv.to_node));
         };
@@ -176,7 +177,10 @@ impl<E: StorageEngine> MetadataStateMachine<E> {
             return MetadataOutput::Refused(format!("shard {} does not exist", mv.shard_id));
         };
         if shard.replicas.iter().any(|r| r.node_id == mv.to_node) {
-            return MetadataOutput::Refused(format!("node {} holds shard {} already", mv.to_node, mv.shard_id));
+            return MetadataOutput::Refused(format!(
+                "node {} holds shard {} already",
+                mv.to_node, mv.shard_id
+            ));
         }
         shard.replicas.push(ReplicaDescriptor { node_id: mv.to_node, address, learner: true });
         shard.conf_ver += 1;
@@ -192,7 +196,12 @@ impl<E: StorageEngine> MetadataStateMachine<E> {
         let metadata = &mut self.working;
         let target = metadata.moves.iter().find(|m| m.shard_id == command.shard_id).map(|m| m.to_node);
         let address_of = |node_id: u64| {
-            metadata.nodes.iter().find(|n| n.node_id == node_id).map(|n| n.address.clone()).unwrap_or_default()
+            metadata
+                .nodes
+                .iter()
+                .find(|n| n.node_id == node_id)
+                .map(|n| n.address.clone())
+                .unwrap_or_default()
         };
         let mut replicas: Vec<ReplicaDescriptor> = command
             .voters

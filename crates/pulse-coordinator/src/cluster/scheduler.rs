@@ -216,12 +216,15 @@ pub fn plan_moves(
 
     // Balance: the fullest eligible node gives a shard to the emptiest while they differ by 2+.
     while moves.len() < budget {
-        let Some((&fullest, &most)) =
-            eligible.iter().map(|n| (n, &counts[n])).max_by_key(|&(n, count)| (*count, std::cmp::Reverse(*n)))
+        let Some((&fullest, &most)) = eligible
+            .iter()
+            .map(|n| (n, &counts[n]))
+            .max_by_key(|&(n, count)| (*count, std::cmp::Reverse(*n)))
         else {
             break;
         };
-        let Some((&emptiest, &least)) = eligible.iter().map(|n| (n, &counts[n])).min_by_key(|&(n, count)| (*count, *n))
+        let Some((&emptiest, &least)) =
+            eligible.iter().map(|n| (n, &counts[n])).min_by_key(|&(n, count)| (*count, *n))
         else {
             break;
         };
@@ -257,7 +260,8 @@ pub fn plan_leader_transfer(metadata: &ClusterMetadata, observed: &Observation) 
             *count += 1;
         }
     }
-    let voters_of = |shard_id: u64| observed.shards.get(&shard_id).map(|r| r.voters.clone()).unwrap_or_default();
+    let voters_of =
+        |shard_id: u64| observed.shards.get(&shard_id).map(|r| r.voters.clone()).unwrap_or_default();
     let mut shards: Vec<(&u64, &ShardReport)> = observed.shards.iter().collect();
     shards.sort_by_key(|(id, _)| **id);
     // Leaders on nodes that must give them up.
@@ -265,7 +269,10 @@ pub fn plan_leader_transfer(metadata: &ClusterMetadata, observed: &Observation) 
         if eligible.contains(&report.leader) || !observed.live.contains(&report.leader) {
             continue;
         }
-        let to = voters_of(shard_id).into_iter().filter(|v| leaders.contains_key(v)).min_by_key(|v| (leaders[v], *v));
+        let to = voters_of(shard_id)
+            .into_iter()
+            .filter(|v| leaders.contains_key(v))
+            .min_by_key(|v| (leaders[v], *v));
         if let Some(to) = to {
             return Some((shard_id, to));
         }
@@ -421,7 +428,9 @@ impl Scheduler {
     }
 
     async fn transfer_leader(&self, shard_id: u64, to_node_id: u64) -> Result<(), Status> {
-        self.cluster.transfer_leader(Request::new(v1::TransferLeaderRequest { shard_id, to_node_id })).await?;
+        self.cluster
+            .transfer_leader(Request::new(v1::TransferLeaderRequest { shard_id, to_node_id }))
+            .await?;
         Ok(())
     }
 
@@ -469,8 +478,12 @@ mod tests {
                 .shards
                 .iter()
                 .map(|s| {
-                    let voters: Vec<u64> = s.replicas.iter().filter(|r| !r.learner).map(|r| r.node_id).collect();
-                    (s.shard_id, ShardReport { leader: voters[0], voters, learners: vec![], commit_index: 10 })
+                    let voters: Vec<u64> =
+                        s.replicas.iter().filter(|r| !r.learner).map(|r| r.node_id).collect();
+                    (
+                        s.shard_id,
+                        ShardReport { leader: voters[0], voters, learners: vec![], commit_index: 10 },
+                    )
                 })
                 .collect(),
             applied: HashMap::new(),
@@ -481,7 +494,11 @@ mod tests {
     fn a_move_walks_learner_catch_up_promote_transfer_remove_finish() {
         let mv = ReplicaMove { shard_id: 1, from_node: 1, to_node: 4, reason: "balance".into() };
         let mut metadata = cluster(&[1, 2, 3, 4], &[&[1, 2, 3]]);
-        metadata.shards[0].replicas.push(ReplicaDescriptor { node_id: 4, address: String::new(), learner: true });
+        metadata.shards[0].replicas.push(ReplicaDescriptor {
+            node_id: 4,
+            address: String::new(),
+            learner: true,
+        });
         let mut observed = observe(&cluster(&[1, 2, 3, 4], &[&[1, 2, 3]]), &[1, 2, 3, 4]);
         let shard = metadata.shards[0].clone();
 
@@ -504,7 +521,10 @@ mod tests {
         observed.shards.get_mut(&1).unwrap().leader = 2;
         assert_eq!(next_step(&mv, &promoted, &observed), Step::Change(ReplicaChange::Remove, 1));
         observed.shards.get_mut(&1).unwrap().voters = vec![2, 3, 4];
-        assert_eq!(next_step(&mv, &promoted, &observed), Step::Finish { voters: vec![2, 3, 4], learners: vec![] });
+        assert_eq!(
+            next_step(&mv, &promoted, &observed),
+            Step::Finish { voters: vec![2, 3, 4], learners: vec![] }
+        );
     }
 
     #[test]
@@ -530,7 +550,11 @@ mod tests {
             for mv in &moves {
                 let shard = metadata.shards.iter_mut().find(|s| s.shard_id == mv.shard_id).unwrap();
                 shard.replicas.retain(|r| r.node_id != mv.from_node);
-                shard.replicas.push(ReplicaDescriptor { node_id: mv.to_node, address: String::new(), learner: false });
+                shard.replicas.push(ReplicaDescriptor {
+                    node_id: mv.to_node,
+                    address: String::new(),
+                    learner: false,
+                });
             }
             all.extend(moves);
         }
@@ -566,8 +590,11 @@ mod tests {
         metadata.nodes[3].draining = true;
         let observed = observe(&metadata, &[1, 2, 3, 4]);
         let moves = plan_moves(&metadata, &observed, 3, 64);
-        let drains: Vec<(u64, u64, u64)> =
-            moves.iter().filter(|m| m.reason == "drain").map(|m| (m.shard_id, m.from_node, m.to_node)).collect();
+        let drains: Vec<(u64, u64, u64)> = moves
+            .iter()
+            .filter(|m| m.reason == "drain")
+            .map(|m| (m.shard_id, m.from_node, m.to_node))
+            .collect();
         assert_eq!(drains, [(2, 4, 1), (3, 4, 2)]);
 
         let metadata = cluster(&[1, 2, 3, 4], &[&[1, 2, 3], &[2, 3, 4]]);

@@ -14,8 +14,9 @@ use pulse_node::{ApplyOutput, ShardCommand};
 use pulse_proto::internal::v1::shard_admin_client::ShardAdminClient;
 use pulse_proto::internal::v1::shard_admin_server::ShardAdmin;
 use pulse_proto::internal::v1::{
-    ChangeReplicasRequest, ChangeReplicasResponse, HistoryCountsRequest, HistoryCountsResponse, ProposeRequest, ProposeResponse, PurchaseHistoryCount,
-    ReadConfigRequest, RfmSketchRequest, RfmSketchResponse, SetConfigCommand,
+    ChangeReplicasRequest, ChangeReplicasResponse, HistoryCountsRequest, HistoryCountsResponse,
+    ProposeRequest, ProposeResponse, PurchaseHistoryCount, ReadConfigRequest, RfmSketchRequest,
+    RfmSketchResponse, SetConfigCommand,
 };
 use pulse_proto::v1;
 use pulse_scoring::{HistoryCounts, PurchaseHistory, RfmSketch, ScoringConfig, SegmentDefinition};

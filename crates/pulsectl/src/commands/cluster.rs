@@ -140,7 +140,7 @@ pub async fn run(address: &str, output: Output, command: &ClusterCommand) -> Res
             if output.is_json() {
                 output::print_json(&v1::RemoveNodeResponse {})
             } else {
-                output::print_line(&format!("node {node_id} removed"))
+                output::print_line(format!("node {node_id} removed"))
             }
         }
         ClusterCommand::TransferLeader(args) => {
@@ -203,13 +203,20 @@ async fn resolve_node(gateway: &Gateway, node: &str) -> Result<u64> {
     if let Ok(node_id) = node.parse::<u64>() {
         return Ok(node_id);
     }
-    let state =
-        gateway.cluster().get_cluster_state(v1::GetClusterStateRequest {}).await.rpc("GetClusterState")?.into_inner();
+    let state = gateway
+        .cluster()
+        .get_cluster_state(v1::GetClusterStateRequest {})
+        .await
+        .rpc("GetClusterState")?
+        .into_inner();
     match state.nodes.iter().find(|n| n.address == node) {
         Some(found) => Ok(found.node_id),
         None => {
             let known: Vec<&str> = state.nodes.iter().map(|n| n.address.as_str()).collect();
-            bail!("node: {node:?} is neither a node id nor the address of a node (nodes: {})", known.join(", "))
+            bail!(
+                "node: {node:?} is neither a node id nor the address of a node (nodes: {})",
+                known.join(", ")
+            )
         }
     }
 }
@@ -218,7 +225,8 @@ async fn resolve_node(gateway: &Gateway, node: &str) -> Result<u64> {
 /// progress bar (one line per change when stderr is not a terminal).
 async fn drain(gateway: &Gateway, output: Output, args: &DrainArgs) -> Result<()> {
     let node_id = resolve_node(gateway, &args.node).await?;
-    let started = gateway.cluster().drain_node(v1::DrainNodeRequest { node_id }).await.rpc("DrainNode")?.into_inner();
+    let started =
+        gateway.cluster().drain_node(v1::DrainNodeRequest { node_id }).await.rpc("DrainNode")?.into_inner();
     let total = started.replica_count.max(1);
     let deadline = Instant::now() + Duration::from_millis(u64::try_from(args.timeout).unwrap_or(0));
     let terminal = std::io::stderr().is_terminal();
@@ -264,14 +272,18 @@ async fn drain(gateway: &Gateway, output: Output, args: &DrainArgs) -> Result<()
     }
     let state = v1::NodeState::try_from(node.state)
         .map_or_else(|_| node.state.to_string(), |s| short_name(s.as_str_name(), "NODE_STATE_"));
-    output::print_line(&format!("node {node_id} {} ({state}): {} replicas left", node.address, node.replica_count))
+    output::print_line(format!(
+        "node {node_id} {} ({state}): {} replicas left",
+        node.address, node.replica_count
+    ))
 }
 
 fn draw_progress(node_id: u64, moved: u32, total: u32, leaders: u32, terminal: bool) {
     const WIDTH: u32 = 30;
     let filled = (moved * WIDTH / total) as usize;
     let bar = format!("{}{}", "#".repeat(filled), "-".repeat(WIDTH as usize - filled));
-    let line = format!("draining node {node_id} [{bar}] {moved}/{total} replicas moved, {leaders} leaders left");
+    let line =
+        format!("draining node {node_id} [{bar}] {moved}/{total} replicas moved, {leaders} leaders left");
     let mut stderr = std::io::stderr();
     let _ = if terminal { write!(stderr, "\r{line}") } else { writeln!(stderr, "{line}") };
     let _ = stderr.flush();
