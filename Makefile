@@ -21,7 +21,7 @@ PULSED_FLAGS ?=
 # The release binaries (built together, so they share one build of the dependencies).
 RELEASE_BIN := $${CARGO_TARGET_DIR:-target}/release
 
-.PHONY: all deps build test validate-deploy lint fmt bench run run-sample ingest-sample score-sample load compare cluster cluster-down clean
+.PHONY: all deps build test validate-deploy lint fmt bench run run-sample ingest-sample score-sample load compare cluster cluster-add cluster-down clean
 
 # Installs the Debian packages of $(1) that are missing (apt-get; root or sudo).
 define apt_install
@@ -116,6 +116,10 @@ NODES ?= 3
 cluster: deps
 	$(CARGO) build --release -p pulsed -p pulsectl
 	deploy/local-cluster.sh up $(NODES)
+
+## cluster-add: scale the cluster of `make cluster` out by one storage node
+cluster-add:
+	deploy/local-cluster.sh add
 
 ## cluster-down: stop the cluster of `make cluster`
 cluster-down:

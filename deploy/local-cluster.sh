@@ -4,8 +4,11 @@
 #
 #   deploy/local-cluster.sh up [NODES]   start (default 3 nodes), wait until every shard has a
 #                                        leader, print one line per process, return
-#   deploy/local-cluster.sh down         stop every process started by `up` (SIGTERM, then
-#                                        SIGKILL after 10 s)
+#   deploy/local-cluster.sh add          scale out: start one more storage node (the next
+#                                        port), print its line; the coordinator moves replicas
+#                                        onto it until balanced (`pulsectl cluster status`)
+#   deploy/local-cluster.sh down         stop every process started by `up` or `add` (SIGTERM,
+#                                        then SIGKILL after 10 s)
 #
 # Environment: PULSED and PULSECTL (binaries; default target/release), CLUSTER_DIR (default
 # ./data/cluster), HOST (default 127.0.0.1), BASE_PORT (coordinator; nodes follow, default
@@ -53,6 +56,20 @@ up() {
   done
 }
 
+add() {
+  [[ -e $CLUSTER_DIR/coordinator.pid ]] || die "no cluster is running from $CLUSTER_DIR (make cluster first)"
+  local i=1
+  while [[ -e $CLUSTER_DIR/node-$i.pid ]]; do i=$(( i + 1 )); done
+  local address="$HOST:$(( BASE_PORT + i ))"
+  "$PULSED" node --data-dir "$CLUSTER_DIR/node-$i" --listen "$address" --join "$HOST:$BASE_PORT" \
+    >"$CLUSTER_DIR/node-$i.log" 2>&1 &
+  echo $! >"$CLUSTER_DIR/node-$i.pid"
+  if ! "$PULSECTL" --addr "$address" cluster wait --nodes "$i" --timeout "${WAIT_SECONDS}s" >/dev/null; then
+    die "node $i did not join; its log is $CLUSTER_DIR/node-$i.log"
+  fi
+  echo "gateway: $address role=node pid=$(cat "$CLUSTER_DIR/node-$i.pid")"
+}
+
 down() {
   local pids=() file
   for file in "$CLUSTER_DIR"/*.pid; do
@@ -74,6 +91,7 @@ down() {
 
 case "${1:-}" in
   up) up "${2:-3}" ;;
+  add) add ;;
   down) down ;;
-  *) die "usage: $0 up [NODES] | down" ;;
+  *) die "usage: $0 up [NODES] | add | down" ;;
 esac

@@ -52,6 +52,9 @@ async fn change_replicas(
 /// How far (in raft entries) a learner may trail the leader's commit index and be promoted:
 /// it has installed its snapshot and follows the log.
 const PROMOTE_WITHIN_ENTRIES: u64 = 1_000;
+/// Pause after a leader-balancing transfer, so that the leaders' next heartbeats show it
+/// before the next one is planned.
+const LEADER_BALANCE_PAUSE: Duration = Duration::from_secs(3);
 
 /// What the shards' leaders and replicas last reported (the coordinator leader's soft state).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -250,8 +253,9 @@ pub fn plan_moves(
     moves
 }
 
-/// One leader transfer that evens out leaders: off a draining node first, else from the node
-/// leading the most shards to a voter leading at least two fewer. `None` when balanced.
+/// One leader transfer that evens out leaders: off a draining node first, else from a leader
+/// to a voter of the same shard leading at least two fewer shards (the widest such gap).
+/// `None` when balanced.
 pub fn plan_leader_transfer(metadata: &ClusterMetadata, observed: &Observation) -> Option<(u64, u64)> {
     let eligible = eligible_nodes(metadata, observed);
     let mut leaders: BTreeMap<u64, usize> = eligible.iter().map(|&n| (n, 0)).collect();
@@ -277,22 +281,19 @@ pub fn plan_leader_transfer(metadata: &ClusterMetadata, observed: &Observation) 
             return Some((shard_id, to));
         }
     }
+    // The transfer that narrows the widest gap between a leader and one of its voters.
+    let mut best: Option<(usize, u64, u64)> = None;
     for &(&shard_id, report) in &shards {
         let Some(&from_count) = leaders.get(&report.leader) else { continue };
-        let to = voters_of(shard_id)
-            .into_iter()
-            .filter(|v| *v != report.leader && leaders.contains_key(v))
-            .min_by_key(|v| (leaders[v], *v));
-        if let Some(to) = to
-            && leaders[&to] + 2 <= from_count
-        {
-            let most = leaders.values().copied().max().unwrap_or(0);
-            if from_count == most {
-                return Some((shard_id, to));
+        for voter in report.voters.iter().filter(|v| **v != report.leader) {
+            let Some(&to_count) = leaders.get(voter) else { continue };
+            let gap = from_count.saturating_sub(to_count);
+            if gap >= 2 && best.is_none_or(|(widest, _, _)| gap > widest) {
+                best = Some((gap, shard_id, *voter));
             }
         }
     }
-    None
+    best.map(|(_, shard_id, to)| (shard_id, to))
 }
 
 /// The placement loop of the coordinator leader (see the module docs).
@@ -304,6 +305,8 @@ pub struct Scheduler {
     request_timeout: Duration,
     max_concurrent_moves: usize,
     replication_factor: usize,
+    /// When the last leader-balancing transfer was made.
+    last_leader_transfer: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Scheduler {
@@ -326,6 +329,7 @@ impl Scheduler {
             request_timeout,
             max_concurrent_moves: max_concurrent_moves as usize,
             replication_factor,
+            last_leader_transfer: std::sync::Mutex::default(),
         }
     }
 
@@ -371,10 +375,18 @@ impl Scheduler {
         }
 
         let metadata = self.coordinator.metadata();
+        let paused = self
+            .last_leader_transfer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < LEADER_BALANCE_PAUSE);
         if metadata.moves.is_empty()
+            && !paused
             && let Some((shard_id, to)) = plan_leader_transfer(&metadata, &observed)
         {
             info!(shard_id, to, "balancing leaders");
+            *self.last_leader_transfer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(tokio::time::Instant::now());
             self.transfer_leader(shard_id, to).await?;
         }
 
