@@ -62,7 +62,9 @@ pub struct Coordinator {
     metadata: MetadataView,
     settings: Arc<CoordinatorSettings>,
     liveness: Arc<Mutex<HashMap<u64, NodeLiveness>>>,
-    started: Instant,
+    /// When this replica last became leader (term, instant): liveness learned before that is
+    /// stale, since only the leader hears heartbeats.
+    leadership: Arc<Mutex<(u64, Instant)>>,
     /// Held while shards are being created, so concurrent heartbeats propose it once.
     creating: Arc<tokio::sync::Mutex<()>>,
 }
@@ -85,7 +87,7 @@ impl Coordinator {
             metadata,
             settings: Arc::new(settings),
             liveness: Arc::default(),
-            started: Instant::now(),
+            leadership: Arc::new(Mutex::new((0, Instant::now()))),
             creating: Arc::default(),
         }
     }
@@ -102,7 +104,20 @@ impl Coordinator {
 
     /// Whether this replica leads the coordinator group now.
     pub async fn is_leader(&self) -> bool {
-        matches!(self.runtime.shard_status(METADATA_GROUP_ID).await, Ok(status) if status.role == ShardRole::Leader)
+        let Ok(status) = self.runtime.shard_status(METADATA_GROUP_ID).await else { return false };
+        if status.role != ShardRole::Leader {
+            return false;
+        }
+        let mut leadership = self.leadership.lock().unwrap_or_else(PoisonError::into_inner);
+        if leadership.0 != status.term {
+            *leadership = (status.term, Instant::now());
+        }
+        true
+    }
+
+    /// Since when this replica leads (or last led): heartbeats are heard only since then.
+    fn leading_since(&self) -> Instant {
+        self.leadership.lock().unwrap_or_else(PoisonError::into_inner).1
     }
 
     /// `UNAVAILABLE` naming the leader's address (when known) for a call only the leader takes.
@@ -139,13 +154,15 @@ impl Coordinator {
         self.propose(command).await
     }
 
-    /// Whether every node counted live has heartbeated to this coordinator: a new leader
-    /// schedules nothing before it has heard the whole cluster.
+    /// Whether every node counted live has heartbeated since this coordinator became leader: a
+    /// new leader schedules nothing before it has heard the whole cluster (or the down timeout
+    /// has passed for the silent nodes).
     pub(super) fn has_full_view(&self) -> bool {
         let metadata = self.metadata();
         let live = self.live_nodes(&metadata);
+        let since = self.leading_since();
         let liveness = self.liveness.lock().unwrap_or_else(PoisonError::into_inner);
-        live.iter().all(|node_id| liveness.contains_key(node_id))
+        live.iter().all(|node_id| liveness.get(node_id).is_some_and(|seen| seen.last_seen >= since))
     }
 
     /// What the live nodes last reported: per shard its leader's view of the raft group, and
@@ -187,17 +204,21 @@ impl Coordinator {
         }
     }
 
-    /// Node ids that heartbeated within the down timeout (a node never heard of since this
-    /// coordinator started counts as up until the timeout has passed once).
+    /// Node ids that heartbeated within the down timeout. A node not heard since this replica
+    /// became leader counts as up until the timeout has passed once since then: a new leader
+    /// knows nothing of liveness, and must not take every node for down.
     fn live_nodes(&self, metadata: &ClusterMetadata) -> Vec<u64> {
         let now = Instant::now();
+        let in_grace = now.duration_since(self.leading_since()) < self.settings.node_down_after;
         let liveness = self.liveness.lock().unwrap_or_else(PoisonError::into_inner);
         metadata
             .nodes
             .iter()
-            .filter(|node| match liveness.get(&node.node_id) {
-                Some(seen) => now.duration_since(seen.last_seen) < self.settings.node_down_after,
-                None => now.duration_since(self.started) < self.settings.node_down_after,
+            .filter(|node| {
+                in_grace
+                    || liveness
+                        .get(&node.node_id)
+                        .is_some_and(|seen| now.duration_since(seen.last_seen) < self.settings.node_down_after)
             })
             .map(|node| node.node_id)
             .collect()
