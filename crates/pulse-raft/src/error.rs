@@ -54,6 +54,16 @@ pub enum RaftError {
         #[source]
         source: StateMachineError,
     },
+    /// The state machine refused to remove a shard's data (`remove_shard`): nothing was
+    /// deleted and the replica is still hosted.
+    #[error("state machine refused to remove shard {shard_id}: {source}")]
+    RemoveRefused {
+        /// The replica.
+        shard_id: u64,
+        /// The state machine's error.
+        #[source]
+        source: StateMachineError,
+    },
     /// A committed entry cannot be decoded (a conf change that is not a valid protobuf).
     #[error("corrupt entry {index} on shard {shard_id}: {reason}")]
     CorruptEntry {

@@ -61,10 +61,9 @@ pub(crate) fn is_quiet<S: raft::Storage>(raft: &raft::Raft<S>, applied_index: u6
         && applied_index == last_index
         && raft.lead_transferee.is_none()
         && !raft.has_pending_conf()
-        && raft
-            .prs()
-            .iter()
-            .all(|(_, progress)| progress.matched == last_index && progress.state == raft::ProgressState::Replicate)
+        && raft.prs().iter().all(|(_, progress)| {
+            progress.matched == last_index && progress.state == raft::ProgressState::Replicate
+        })
 }
 
 /// When this node last heard from each other node (any raft message, of any shard).

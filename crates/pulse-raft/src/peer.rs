@@ -172,7 +172,9 @@ impl<E: StorageEngine, O> Peer<E, O> {
     /// The leader this replica sleeps as a follower of, if it is a hibernating follower.
     pub(crate) fn sleeping_follower_of(&self) -> Option<u64> {
         let raft = &self.raw_node.raft;
-        (self.hibernating && raft.state == StateRole::Follower).then(|| known_leader(raft.leader_id)).flatten()
+        (self.hibernating && raft.state == StateRole::Follower)
+            .then(|| known_leader(raft.leader_id))
+            .flatten()
     }
 
     /// Hibernates this leader if it has been quiet for `after` ticks, and returns the hibernate
@@ -511,6 +513,12 @@ impl<E: StorageEngine, O> Peer<E, O> {
                 .map_err(RaftError::storage(shard_id))?;
         }
         Ok(ready.is_some_and(Ready::must_sync))
+    }
+
+    /// Adds to `batch` the deletion of every raft record of this replica (it leaves the node;
+    /// the caller drops it once the batch is written).
+    pub(crate) fn stage_destroy(&mut self, batch: &mut WriteBatch) {
+        self.raw_node.mut_store().destroy(batch);
     }
 
     /// Whether the next round must stage a commit index for this replica even without a Ready.

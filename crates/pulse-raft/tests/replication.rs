@@ -256,7 +256,8 @@ async fn idle_replicas_stop_ticking_wake_on_demand_and_elect_when_the_leaders_no
     assert_eq!(cluster.leader().await, Some(1));
 
     // A proposal wakes the group, and a write goes through as usual; so does a read.
-    let index = within("propose", cluster.handle(1).propose(SHARD, b"b".to_vec(), far_deadline())).await.unwrap();
+    let index =
+        within("propose", cluster.handle(1).propose(SHARD, b"b".to_vec(), far_deadline())).await.unwrap();
     let read = within("read", cluster.handle(1).read_index(SHARD, far_deadline())).await.unwrap();
     assert!(read >= index);
     assert!(cluster.handle(1).stats().snapshot().wakeups >= 1);
@@ -274,8 +275,9 @@ async fn idle_replicas_stop_ticking_wake_on_demand_and_elect_when_the_leaders_no
         None
     })
     .await;
-    let written =
-        within("propose", cluster.handle(new_leader).propose(SHARD, b"c".to_vec(), far_deadline())).await.unwrap();
+    let written = within("propose", cluster.handle(new_leader).propose(SHARD, b"c".to_vec(), far_deadline()))
+        .await
+        .unwrap();
     assert!(written > index);
 
     // Healed, the old leader (asleep, it never noticed) learns of the new term and follows.
