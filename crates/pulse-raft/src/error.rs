@@ -191,14 +191,20 @@ pub enum ProposeError {
         shard_id: u64,
     },
     /// A membership change that cannot apply to the current membership (see
-    /// [`MembershipChange`](crate::MembershipChange)), or one proposed while another is still
-    /// pending: nothing was proposed.
+    /// [`MembershipChange`](crate::MembershipChange)): nothing was proposed.
     #[error("shard {shard_id}: invalid membership change: {reason}")]
     InvalidMembershipChange {
         /// The shard.
         shard_id: u64,
         /// Why.
         reason: String,
+    },
+    /// A membership change proposed while another one is still pending (raft allows one at a
+    /// time): nothing was proposed; retry once the other applied.
+    #[error("shard {shard_id}: another membership change is pending")]
+    MembershipChangePending {
+        /// The shard.
+        shard_id: u64,
     },
     /// The runtime stopped before answering.
     #[error("raft runtime is stopped")]

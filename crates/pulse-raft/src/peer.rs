@@ -278,7 +278,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
         } else if self.raw_node.raft.state != StateRole::Leader {
             Err(self.not_leader())
         } else if self.pending_membership.is_some() || self.raw_node.raft.has_pending_conf() {
-            Err(refuse("another membership change is pending".into()))
+            Err(ProposeError::MembershipChangePending { shard_id })
         } else if let Err(reason) = change.check(self.raw_node.store().conf_state(), self.node_id) {
             Err(refuse(reason))
         } else {

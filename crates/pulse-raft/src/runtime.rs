@@ -173,8 +173,8 @@ impl<O: Send + 'static> RuntimeHandle<O> {
 
     /// Proposes a membership change of `shard_id` through this replica, the leader, and
     /// resolves to the new membership once the change is applied here; or to why not:
-    /// `InvalidMembershipChange` (not applicable, or another change pending: nothing was
-    /// proposed), `NotLeader`, `Timeout` once `deadline` passes, `Dropped`, `Stopped`.
+    /// `InvalidMembershipChange` (not applicable: nothing was proposed),
+    /// `MembershipChangePending` (another change is pending: nothing was proposed), `NotLeader`, `Timeout` once `deadline` passes, `Dropped`, `Stopped`.
     pub fn change_membership(
         &self,
         shard_id: u64,
