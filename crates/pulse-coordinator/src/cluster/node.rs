@@ -172,14 +172,17 @@ impl StorageNode {
         };
         let reader = self.opener.open(config)?;
         let voters: Vec<u64> = shard.replicas.iter().filter(|r| !r.learner).map(|r| r.node_id).collect();
-        // A replica moved here (a learner, or not among the voters) must never bootstrap a
-        // membership of its own: it joins empty and starts from the leader's snapshot. A
-        // replica stored here before is recovered either way (its stored membership wins).
-        let joins = !voters.contains(&self.node_id);
-        if joins {
-            self.runtime.join_shard(shard.shard_id).await?;
-        } else {
+        // Only a new shard's initial voters bootstrap its membership. A replica moved here (a
+        // learner, or not among the voters) joins empty and starts from the leader's snapshot.
+        // At restart (`!new`) a replica hosted before is recovered from its stored membership:
+        // bootstrapping stores it (fsynced) before the replica is listed as hosted. One found
+        // without any was removed just before a crash: it stays empty, never campaigns, and the
+        // next heartbeat garbage-collects it again.
+        let bootstrap = new && voters.contains(&self.node_id);
+        if bootstrap {
             self.runtime.add_shard(shard.shard_id, voters).await?;
+        } else {
+            self.runtime.join_shard(shard.shard_id).await?;
         }
         {
             let mut shards = self.shards.write().unwrap_or_else(PoisonError::into_inner);
@@ -188,21 +191,21 @@ impl StorageNode {
         hosted.shards.push(shard.clone());
         hosted.shards.sort_by_key(|s| s.start_hash);
         store(&self.engine, HOSTED_KEY, &hosted.encode_to_vec())?;
-        if joins {
-            // A moved replica neither campaigns nor takes leadership over.
-        } else if new && shard.preferred_leader == self.node_id {
+        if !bootstrap {
+            // A recovered or moved replica neither campaigns nor hands leadership over.
+        } else if shard.preferred_leader == self.node_id {
             // Every replica of a new shard may time out and campaign; the preferred leader
             // starts first, and a replica elected anyway hands over (see `heartbeat`).
             if let Err(error) = self.runtime.campaign(shard.shard_id).await {
                 warn!(shard_id = shard.shard_id, %error, "campaign of a new shard failed; an election will follow");
             }
-        } else if new && shard.preferred_leader != 0 {
+        } else if shard.preferred_leader != 0 {
             self.handovers
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(shard.shard_id, shard.preferred_leader);
         }
-        info!(shard_id = shard.shard_id, new, joins, "hosting a shard replica");
+        info!(shard_id = shard.shard_id, new, bootstrap, "hosting a shard replica");
         Ok(())
     }
 
@@ -303,22 +306,10 @@ impl StorageNode {
         Ok(())
     }
 
-    /// The hosted shards that `cluster` (the coordinator leader's state) lists without this node
-    /// among their replicas or learners. A shard absent from `cluster`, or that `placements`
-    /// (this node's placements in the same answer) still lists, is kept: only an explicit
-    /// removal is acted on.
+    /// The hosted shards moved away from this node (see [`moved_away`]).
     async fn moved_away(&self, cluster: &v1::ClusterState, placements: &[ShardDescriptor]) -> Vec<u64> {
         let hosted = self.hosted.lock().await;
-        let mut moved_away = Vec::new();
-        for shard in &hosted.shards {
-            let Some(info) = cluster.shards.iter().find(|s| s.shard_id == shard.shard_id) else { continue };
-            let member = info.replicas.contains(&self.node_id) || info.learners.contains(&self.node_id);
-            let placed = placements.iter().any(|p| p.shard_id == shard.shard_id);
-            if !member && !placed {
-                moved_away.push(shard.shard_id);
-            }
-        }
-        moved_away
+        moved_away(self.node_id, &hosted.shards, cluster, placements)
     }
 
     /// For a new shard whose preferred leader is another node: once a leader is known, this
@@ -454,6 +445,29 @@ fn load_identity(engine: &RocksEngine) -> Result<NodeIdentity> {
     Ok(identity)
 }
 
+/// The shards of `hosted` that `cluster` (the coordinator leader's state) lists without node
+/// `node_id` among their replicas or learners. A shard absent from `cluster`, or that
+/// `placements` (the node's placements in the same answer) still lists, is kept: only an
+/// explicit removal is acted on.
+fn moved_away(
+    node_id: u64,
+    hosted: &[ShardDescriptor],
+    cluster: &v1::ClusterState,
+    placements: &[ShardDescriptor],
+) -> Vec<u64> {
+    let mut moved_away = Vec::new();
+    for shard in hosted {
+        let Some(info) = cluster.shards.iter().find(|s| s.shard_id == shard.shard_id) else { continue };
+        let member = info.replicas.contains(&node_id) || info.learners.contains(&node_id);
+        let placed = placements.iter().any(|p| p.shard_id == shard.shard_id);
+        if !member && !placed {
+            moved_away.push(shard.shard_id);
+        }
+    }
+    moved_away
+}
+
+/// `ids` in ascending order.
 fn sorted(mut ids: Vec<u64>) -> Vec<u64> {
     ids.sort_unstable();
     ids
@@ -472,4 +486,39 @@ fn store(engine: &RocksEngine, key: &[u8], value: &[u8]) -> Result<()> {
     batch.put(ColumnFamily::Meta, key, value);
     engine.write(&batch, WriteOptions::SYNC)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptor(shard_id: u64) -> ShardDescriptor {
+        ShardDescriptor { shard_id, ..ShardDescriptor::default() }
+    }
+
+    fn info(shard_id: u64, replicas: &[u64], learners: &[u64]) -> v1::ShardInfo {
+        v1::ShardInfo {
+            shard_id,
+            replicas: replicas.to_vec(),
+            learners: learners.to_vec(),
+            ..v1::ShardInfo::default()
+        }
+    }
+
+    #[test]
+    fn only_shards_listed_without_this_node_are_garbage_collected() {
+        let hosted: Vec<ShardDescriptor> = (1..=5).map(descriptor).collect();
+        let cluster = v1::ClusterState {
+            shards: vec![
+                info(1, &[1, 2, 3], &[]),  // a voter here: kept
+                info(2, &[2, 3, 4], &[1]), // a learner here (moving in): kept
+                info(3, &[2, 3, 4], &[]),  // moved away: collected
+                info(4, &[2, 3, 4], &[]),  // but still placed here in the same answer: kept
+                                           // 5 is absent from the cluster state: kept (defensive)
+            ],
+            ..v1::ClusterState::default()
+        };
+        assert_eq!(moved_away(1, &hosted, &cluster, &[descriptor(4)]), vec![3]);
+        assert!(moved_away(1, &hosted, &v1::ClusterState::default(), &[]).is_empty());
+    }
 }
