@@ -74,6 +74,19 @@ impl LocalShards {
         Self { shards: Arc::new(shards), ..self.clone() }
     }
 
+    /// These shards without `shard_id` (a replica this node stops hosting: its batcher stops
+    /// once the last view holding it is dropped); unchanged if it is not hosted here.
+    pub fn without_shard(&self, shard_id: u64) -> Self {
+        let shards: Vec<LocalShard> =
+            self.shards.iter().filter(|s| s.reader.shard().shard_id != shard_id).cloned().collect();
+        Self { shards: Arc::new(shards), ..self.clone() }
+    }
+
+    /// How long a proposal (or an admin change through raft) may take before it times out.
+    pub fn propose_timeout(&self) -> Duration {
+        self.propose_timeout
+    }
+
     /// A view of only the shards `shard_ids` (a call forwarded by another gateway, which routed
     /// it to this node's replicas); `Err` names the first shard not hosted here.
     pub fn restricted_to(&self, shard_ids: &[u64]) -> std::result::Result<Self, u64> {

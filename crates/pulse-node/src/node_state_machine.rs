@@ -164,4 +164,12 @@ impl<E: StorageEngine> StateMachine for NodeStateMachine<E> {
     ) -> Result<(), StateMachineError> {
         Ok(self.shard_mut(shard_id)?.install_snapshot(index, data, batch)?)
     }
+
+    /// Deletes every key of the shard (see [`ShardStateMachine::remove_data`]) and forgets its
+    /// state machine: a later `ShardOpener::open` of the shard starts from an empty one.
+    fn remove_shard(&mut self, shard_id: u64, batch: &mut WriteBatch) -> Result<(), StateMachineError> {
+        self.shard_mut(shard_id)?.remove_data(batch)?;
+        self.shards.remove(&shard_id);
+        Ok(())
+    }
 }

@@ -216,6 +216,15 @@ impl<E: StorageEngine> ShardStateMachine<E> {
         Ok(())
     }
 
+    /// Adds to `batch` the deletion of every key of this shard on the node — its customers'
+    /// state, their index entries, its timers, changelog and `meta` keys (apply index and
+    /// config included) — for a replica leaving the node. Other shards' keys are untouched. The
+    /// caller writes `batch` next and drops this state machine; a shard hosted again later
+    /// starts empty.
+    pub fn remove_data(&self, batch: &mut WriteBatch) -> Result<()> {
+        crate::shard_snapshot::clear(&self.engine, self.shard, batch)
+    }
+
     /// Adds the apply index `index` to `batch` for an entry without a command (raft's empty
     /// entry of a new term, a membership change).
     pub fn record_applied(&mut self, index: u64, batch: &mut WriteBatch) {

@@ -22,7 +22,8 @@
 //! effects of the entries up to the apply index. The snapshot is built in memory (shards are
 //! sized to fit; streaming it from an engine snapshot is a later optimisation).
 //!
-//! Installing deletes every key of the shard in those sets and writes the records, in the one
+//! Installing deletes every key of the shard in those sets (`clear`, also what a replica leaving
+//! the node deletes) and writes the records, in the one
 //! batch that also holds the snapshot's raft metadata. Every record is checked to belong to the
 //! shard first: a bad snapshot fails the install (the replica stops) and never touches another
 //! shard's keys.
@@ -99,8 +100,24 @@ pub(crate) fn install<E: StorageEngine>(
     batch: &mut WriteBatch,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let records = decode(shard, data)?;
+    clear(engine, shard, batch)?;
 
-    // Delete the old data: the state range, the shard's index entries, its prefixed keys.
+    let mut meta = Vec::new();
+    for (family, key, value) in records {
+        batch.put(family, key, value);
+        if family == ColumnFamily::Meta {
+            meta.push((key.to_vec(), value.to_vec()));
+        }
+    }
+    batch.put(ColumnFamily::Meta, &apply_index_key(shard.shard_id), &index.to_be_bytes());
+    Ok(meta)
+}
+
+/// Adds to `batch` the deletion of every key of `shard` in `engine`, in the key sets a snapshot
+/// covers (the state range, the shard's index entries, its timers, changelog and `meta` keys,
+/// the apply index included): what installing a snapshot replaces, and what a replica leaving
+/// the node deletes.
+pub(crate) fn clear<E: StorageEngine>(engine: &E, shard: ShardConfig, batch: &mut WriteBatch) -> Result<()> {
     let start = shard.range.state_start();
     match shard.range.state_end() {
         Some(end) => batch.delete_range(ColumnFamily::State, &start, &end),
@@ -124,16 +141,7 @@ pub(crate) fn install<E: StorageEngine>(
             })?,
         }
     }
-
-    let mut meta = Vec::new();
-    for (family, key, value) in records {
-        batch.put(family, key, value);
-        if family == ColumnFamily::Meta {
-            meta.push((key.to_vec(), value.to_vec()));
-        }
-    }
-    batch.put(ColumnFamily::Meta, &apply_index_key(shard.shard_id), &index.to_be_bytes());
-    Ok(meta)
+    Ok(())
 }
 
 /// The records of a snapshot of `shard`, each checked to belong to it.

@@ -68,6 +68,12 @@ impl StateMachine for KeyValueMachine {
         true
     }
 
+    fn remove_shard(&mut self, shard_id: u64, batch: &mut WriteBatch) -> Result<(), StateMachineError> {
+        batch.delete_range(ColumnFamily::State, &data_key(shard_id, 0), &data_key(shard_id + 1, 0));
+        batch.delete(ColumnFamily::Meta, &shard_id.to_be_bytes());
+        Ok(())
+    }
+
     /// The shard's commands as `index (8) · len (4) · data` records, in index order.
     fn snapshot_data(&mut self, shard_id: u64) -> Result<SnapshotData, StateMachineError> {
         let (start, end) = (data_key(shard_id, 0), data_key(shard_id + 1, 0));

@@ -1,8 +1,10 @@
 //! State snapshots of a shard: a snapshot taken on one replica and installed on another engine
 //! (holding stale data of the shard and data of another shard) reproduces the shard exactly —
-//! same consistency hash, same config — and leaves the other shard alone.
+//! same consistency hash, same config — and leaves the other shard alone. Removing a shard
+//! from a node deletes every key of it and nothing of the other shard.
 
-use pulse_node::{ApplyOutput, ShardCommand, ShardConfig, ShardRange, ShardStateMachine};
+use pulse_node::{ApplyOutput, NodeStateMachine, ShardCommand, ShardConfig, ShardRange, ShardStateMachine};
+use pulse_raft::StateMachine;
 use pulse_scoring::{Event, EventKind, MS_PER_DAY, ScoringConfig};
 use pulse_storage::{
     ColumnFamily, MemoryEngine, RocksEngine, StorageEngine, WriteBatch, WriteOptions, customer_hash,
@@ -154,4 +156,54 @@ fn a_corrupt_snapshot_is_refused_and_changes_nothing() {
     assert!(target.install_snapshot(10, &data[..data.len() - 3], &mut batch).is_err());
     assert!(batch.is_empty(), "nothing staged");
     assert_eq!(target.applied_index(), 0);
+}
+
+/// Every key of every column family but `raft` (the state machines' data), sorted.
+fn dump_all(engine: &impl StorageEngine) -> Vec<(ColumnFamily, Vec<u8>, Vec<u8>)> {
+    let mut all = Vec::new();
+    for cf in ColumnFamily::ALL.into_iter().filter(|cf| *cf != ColumnFamily::Raft) {
+        all.extend(dump(engine, cf).into_iter().map(|(key, value)| (cf, key, value)));
+    }
+    all
+}
+
+fn removal_deletes_only_the_shard<E: StorageEngine>(engine: E) {
+    let [shard, other] = shards();
+
+    // Step 1: the neighbour shard's data alone, as the reference.
+    let mut neighbour = ShardStateMachine::open(engine.clone(), other).unwrap();
+    apply_all(&mut neighbour, &history(&customers_of(other, 6, "n"), 2));
+    let neighbour_only = dump_all(&engine);
+
+    // Step 2: the shard gets data of its own in every column family (tick: timers, changelog).
+    let mut removed = ShardStateMachine::open(engine.clone(), shard).unwrap();
+    apply_all(&mut removed, &history(&customers_of(shard, 8, "c"), 3));
+    assert!(dump_all(&engine).len() > neighbour_only.len() + 8, "the shard wrote its keys");
+
+    // Step 3: the node's state machine removes the shard in one batch.
+    let mut node = NodeStateMachine::new(engine.clone());
+    node.add_shard(shard).unwrap();
+    node.add_shard(other).unwrap();
+    let mut batch = WriteBatch::new();
+    StateMachine::remove_shard(&mut node, shard.shard_id, &mut batch).unwrap();
+    engine.write(&batch, WriteOptions { sync: true }).unwrap();
+    assert_eq!(dump_all(&engine), neighbour_only, "no key of the shard is left, the neighbour's are intact");
+    assert!(node.shard(shard.shard_id).is_none(), "the shard is forgotten");
+    assert!(StateMachine::applied_index(&mut node, shard.shard_id).is_err());
+    assert_eq!(StateMachine::applied_index(&mut node, other.shard_id).unwrap(), neighbour.applied_index());
+
+    // Step 4: hosted again, the shard starts empty.
+    let reopened = ShardStateMachine::open(engine.clone(), shard).unwrap();
+    assert_eq!((reopened.applied_index(), reopened.config().version), (0, ScoringConfig::default().version));
+}
+
+#[test]
+fn removing_a_shard_from_a_memory_engine_deletes_only_its_keys() {
+    removal_deletes_only_the_shard(MemoryEngine::new());
+}
+
+#[test]
+fn removing_a_shard_from_a_rocks_engine_deletes_only_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    removal_deletes_only_the_shard(RocksEngine::open(dir.path()).unwrap());
 }

@@ -23,6 +23,8 @@ pub(crate) enum Command<O> {
     Step(Vec<ShardMessage>),
     /// Host a replica of a shard; with `join`, an uninitialized one waiting for a snapshot.
     AddShard { shard_id: u64, voters: Vec<u64>, join: bool, reply: oneshot::Sender<Result<()>> },
+    /// Stop hosting a replica and delete its raft records and state (one fsynced batch).
+    RemoveShard { shard_id: u64, reply: oneshot::Sender<Result<()>> },
     /// Propose a membership change; answered once applied.
     ChangeMembership { shard_id: u64, change: MembershipChange, deadline: Instant, reply: MembershipReply },
     /// The transport's outcome of sending a snapshot of `shard_id` to node `to`.

@@ -54,6 +54,16 @@ pub enum RaftError {
         #[source]
         source: StateMachineError,
     },
+    /// The state machine refused to remove a shard's data (`remove_shard`): nothing was
+    /// deleted and the replica is still hosted.
+    #[error("state machine refused to remove shard {shard_id}: {source}")]
+    RemoveRefused {
+        /// The replica.
+        shard_id: u64,
+        /// The state machine's error.
+        #[source]
+        source: StateMachineError,
+    },
     /// A committed entry cannot be decoded (a conf change that is not a valid protobuf).
     #[error("corrupt entry {index} on shard {shard_id}: {reason}")]
     CorruptEntry {
@@ -181,14 +191,20 @@ pub enum ProposeError {
         shard_id: u64,
     },
     /// A membership change that cannot apply to the current membership (see
-    /// [`MembershipChange`](crate::MembershipChange)), or one proposed while another is still
-    /// pending: nothing was proposed.
+    /// [`MembershipChange`](crate::MembershipChange)): nothing was proposed.
     #[error("shard {shard_id}: invalid membership change: {reason}")]
     InvalidMembershipChange {
         /// The shard.
         shard_id: u64,
         /// Why.
         reason: String,
+    },
+    /// A membership change proposed while another one is still pending (raft allows one at a
+    /// time): nothing was proposed; retry once the other applied.
+    #[error("shard {shard_id}: another membership change is pending")]
+    MembershipChangePending {
+        /// The shard.
+        shard_id: u64,
     },
     /// The runtime stopped before answering.
     #[error("raft runtime is stopped")]

@@ -278,7 +278,7 @@ impl<E: StorageEngine, O> Peer<E, O> {
         } else if self.raw_node.raft.state != StateRole::Leader {
             Err(self.not_leader())
         } else if self.pending_membership.is_some() || self.raw_node.raft.has_pending_conf() {
-            Err(refuse("another membership change is pending".into()))
+            Err(ProposeError::MembershipChangePending { shard_id })
         } else if let Err(reason) = change.check(self.raw_node.store().conf_state(), self.node_id) {
             Err(refuse(reason))
         } else {
@@ -513,6 +513,12 @@ impl<E: StorageEngine, O> Peer<E, O> {
                 .map_err(RaftError::storage(shard_id))?;
         }
         Ok(ready.is_some_and(Ready::must_sync))
+    }
+
+    /// Adds to `batch` the deletion of every raft record of this replica (it leaves the node;
+    /// the caller drops it once the batch is written).
+    pub(crate) fn stage_destroy(&mut self, batch: &mut WriteBatch) {
+        self.raw_node.mut_store().destroy(batch);
     }
 
     /// Whether the next round must stage a commit index for this replica even without a Ready.

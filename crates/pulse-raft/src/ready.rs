@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
-use pulse_storage::{StorageEngine, WriteBatch, WriteOptions};
+use pulse_storage::{RaftLogStore, StorageEngine, WriteBatch, WriteOptions};
 use tracing::{debug, error, info};
 
 use crate::command::Command;
@@ -159,6 +159,9 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
             Command::AddShard { shard_id, voters, join, reply } => {
                 let _ = reply.send(self.add_shard(shard_id, &voters, join));
             }
+            Command::RemoveShard { shard_id, reply } => {
+                let _ = reply.send(self.remove_shard(shard_id));
+            }
             Command::ChangeMembership { shard_id, change, deadline, reply } => {
                 match self.peers.get_mut(&shard_id) {
                     Some(peer) => peer.change_membership(change, deadline, reply, &self.stats),
@@ -262,6 +265,54 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
         self.failed.remove(&shard_id);
         self.peers.insert(shard_id, peer);
         Ok(())
+    }
+
+    /// Stops hosting `shard_id` and deletes its raft records and state machine data in one
+    /// fsynced batch (see [`RuntimeHandle::remove_shard`](crate::RuntimeHandle::remove_shard)).
+    /// Runs between rounds, when every replica's staged records are written, so the batch
+    /// races with nothing of the shard. A failed replica (no peer left) is removed too.
+    fn remove_shard(&mut self, shard_id: u64) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        let mut peer = self.peers.remove(&shard_id);
+        match peer.as_mut() {
+            Some(peer) => peer.stage_destroy(&mut batch),
+            None if self.failed.contains(&shard_id) => {
+                let mut store = RaftLogStore::open(self.engine.clone(), shard_id)
+                    .map_err(RaftError::storage(shard_id))?;
+                store.destroy(&mut batch);
+            }
+            None => return Err(RaftError::UnknownShard { shard_id }),
+        }
+        if let Err(source) = self.state_machine.remove_shard(shard_id, &mut batch) {
+            // Nothing was written: the replica goes on as before.
+            if let Some(peer) = peer {
+                self.peers.insert(shard_id, peer);
+            }
+            return Err(RaftError::RemoveRefused { shard_id, source });
+        }
+        let written = self.engine.write(&batch, WriteOptions::SYNC).map_err(RaftError::storage(shard_id));
+        let answer = match &written {
+            Ok(()) => ProposeError::NotLeader { shard_id, leader_hint: None },
+            Err(_) => ProposeError::ReplicaFailed { shard_id },
+        };
+        if let Some(mut peer) = peer {
+            peer.fail_all(&answer, &self.stats);
+        }
+        match written {
+            Ok(()) => {
+                self.failed.remove(&shard_id);
+                bump(&self.stats.log_fsyncs, 1);
+                info!(node_id = self.node_id, shard_id, "removed shard replica and its data");
+                Ok(())
+            }
+            Err(error) => {
+                // The state machine already forgot the shard: the replica cannot go on.
+                error!(node_id = self.node_id, shard_id, %error, "removing a replica failed; it is stopped");
+                self.failed.insert(shard_id);
+                bump(&self.stats.replicas_failed, 1);
+                Err(error)
+            }
+        }
     }
 
     /// One round over every replica with something to do, in DESIGN.md's Ready order:
@@ -393,6 +444,7 @@ impl<E: StorageEngine, S: StateMachine, T: Transport> ReadyLoop<E, S, T> {
             Command::Propose { reply, .. } => answer(reply, Err(ProposeError::Stopped), &self.stats),
             Command::ReadIndex { reply, .. } => answer_read(reply, Err(ProposeError::Stopped), &self.stats),
             Command::AddShard { reply, .. }
+            | Command::RemoveShard { reply, .. }
             | Command::Campaign { reply, .. }
             | Command::TransferLeader { reply, .. } => {
                 let _ = reply.send(Err(RaftError::Stopped));

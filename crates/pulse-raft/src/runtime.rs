@@ -155,10 +155,26 @@ impl<O: Send + 'static> RuntimeHandle<O> {
         }))
     }
 
+    /// Stops hosting the replica of `shard_id` on this node (it left the group, or the
+    /// coordinator placed it elsewhere): its pending proposals, reads and membership change are
+    /// answered `NotLeader` without a hint (retry on another replica), and its raft records and
+    /// the state machine's data of the shard ([`StateMachine::remove_shard`]) are deleted in one
+    /// fsynced write batch. Messages for the shard are dropped from then on; hosting it again
+    /// ([`join_shard`](Self::join_shard)) starts from an empty replica.
+    ///
+    /// Remove the node from the group first ([`MembershipChange::RemoveReplica`]): a replica
+    /// removed while still a member comes back empty if the leader keeps sending to it, and a
+    /// voter removed that way weakens the quorum. Errors: `UnknownShard` if neither hosted nor
+    /// failed here; the state machine's refusal (the replica stays hosted); a storage failure
+    /// (the replica is stopped as failed).
+    pub fn remove_shard(&self, shard_id: u64) -> impl Future<Output = Result<()>> + Send + use<O> {
+        admin_answer(self.request(|reply| Command::RemoveShard { shard_id, reply }))
+    }
+
     /// Proposes a membership change of `shard_id` through this replica, the leader, and
     /// resolves to the new membership once the change is applied here; or to why not:
-    /// `InvalidMembershipChange` (not applicable, or another change pending: nothing was
-    /// proposed), `NotLeader`, `Timeout` once `deadline` passes, `Dropped`, `Stopped`.
+    /// `InvalidMembershipChange` (not applicable: nothing was proposed),
+    /// `MembershipChangePending` (another change is pending: nothing was proposed), `NotLeader`, `Timeout` once `deadline` passes, `Dropped`, `Stopped`.
     pub fn change_membership(
         &self,
         shard_id: u64,

@@ -119,4 +119,18 @@ pub trait StateMachine: Send + 'static {
         )
         .into())
     }
+
+    /// Adds to `batch` the deletion of every key of `shard_id`'s replicated state (its data and
+    /// its apply index) and forgets the shard: the replica leaves this node
+    /// ([`RuntimeHandle::remove_shard`](crate::RuntimeHandle::remove_shard)). The batch also
+    /// holds the deletion of the shard's raft records and is written with fsync, so the shard is
+    /// gone as a whole or not at all. Once it returns `Ok`, nothing of the shard is applied here
+    /// again unless the shard is hosted anew (as an empty replica).
+    ///
+    /// The default refuses (a group that must never leave its node, like the coordinators'
+    /// metadata group): the runtime then keeps hosting the replica and reports the error.
+    fn remove_shard(&mut self, shard_id: u64, batch: &mut WriteBatch) -> Result<(), StateMachineError> {
+        let _ = batch;
+        Err(format!("shard {shard_id}: this state machine does not remove shards").into())
+    }
 }

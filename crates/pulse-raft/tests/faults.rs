@@ -1,6 +1,7 @@
 //! Fault tests of a shard group over a `LocalNetwork`: a lagging replica catching up by
 //! snapshot once the leader compacted past it, a learner added to a running group (caught up
-//! by snapshot, promoted, then voting), and linearizable reads under a partition.
+//! by snapshot, promoted, then voting), a replica removed from the group and from its node
+//! (no record left) that joins again fresh, and linearizable reads under a partition.
 
 mod common;
 
@@ -8,12 +9,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{RecordingStateMachine, eventually, far_deadline, stored_commands, test_config, within};
-use pulse_raft::{
-    LocalNetwork, Membership, MembershipChange, ProposeError, RaftConfig, RaftRuntime, RuntimeHandle,
-    ShardRole,
+use common::{
+    RecordingStateMachine, apply_key, eventually, far_deadline, raft_keys, stored_commands, test_config,
+    within,
 };
-use pulse_storage::MemoryEngine;
+use pulse_raft::{
+    LocalNetwork, Membership, MembershipChange, ProposeError, RaftConfig, RaftError, RaftRuntime,
+    RuntimeHandle, ShardRole,
+};
+use pulse_storage::{ColumnFamily, MemoryEngine, StorageEngine};
 
 const SHARD: u64 = 1;
 
@@ -214,6 +218,68 @@ async fn a_learner_catches_up_by_snapshot_is_promoted_and_then_votes() {
         let replica = stored_commands(cluster.engine(node_id), SHARD);
         assert_eq!(replica[..], state[..replica.len()], "node {node_id} diverged");
     }
+    cluster.shutdown();
+}
+
+#[tokio::test]
+async fn a_removed_replica_leaves_nothing_behind_and_joins_again_by_snapshot() {
+    let mut cluster = Cluster::start(compacting_config(), 3).await;
+    let written = cluster.propose_many(1, "history", 30).await;
+
+    // Step 1: node 4 joins as a learner and catches up.
+    let newcomer = cluster.start_node(4);
+    within("join", newcomer.join_shard(SHARD)).await.unwrap();
+    within(
+        "add learner",
+        cluster.handle(1).change_membership(SHARD, MembershipChange::AddLearner(4), far_deadline()),
+    )
+    .await
+    .unwrap();
+    cluster.await_applied(4, written).await;
+    assert_eq!(cluster.snapshots_installed(4).len(), 1);
+    assert!(!raft_keys(cluster.engine(4), SHARD).is_empty());
+
+    // Step 2: the group drops node 4, then node 4 drops its replica: no record of it is left.
+    let membership = within(
+        "remove replica",
+        cluster.handle(1).change_membership(SHARD, MembershipChange::RemoveReplica(4), far_deadline()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(membership, Membership { voters: vec![1, 2, 3], learners: vec![] });
+    within("remove shard", newcomer.remove_shard(SHARD)).await.unwrap();
+    let engine = cluster.engine(4);
+    assert_eq!(raft_keys(engine, SHARD), Vec::<Vec<u8>>::new(), "raft records of the removed replica");
+    assert!(stored_commands(engine, SHARD).is_empty(), "state machine data of the removed replica");
+    assert_eq!(engine.get(ColumnFamily::Meta, &apply_key(SHARD)).unwrap(), None);
+    assert!(matches!(
+        within("status", newcomer.shard_status(SHARD)).await,
+        Err(RaftError::UnknownShard { shard_id: SHARD })
+    ));
+    assert!(matches!(
+        within("remove twice", newcomer.remove_shard(SHARD)).await,
+        Err(RaftError::UnknownShard { shard_id: SHARD })
+    ));
+    let refused = within("propose", newcomer.propose(SHARD, b"x".to_vec(), far_deadline())).await;
+    assert_eq!(refused, Err(ProposeError::UnknownShard { shard_id: SHARD }));
+
+    // Step 3: the group goes on; node 4 joins again, empty, and catches up by a new snapshot.
+    let more = cluster.propose_many(1, "while-away", 10).await;
+    within("join again", newcomer.join_shard(SHARD)).await.unwrap();
+    let membership = within(
+        "add learner again",
+        cluster.handle(1).change_membership(SHARD, MembershipChange::AddLearner(4), far_deadline()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(membership, Membership { voters: vec![1, 2, 3], learners: vec![4] });
+    cluster.await_applied(4, more).await;
+    let installed = cluster.snapshots_installed(4);
+    assert_eq!(installed.len(), 2, "a fresh snapshot: {installed:?}");
+    assert!(installed[1].1 >= more, "{installed:?}");
+    let last = cluster.propose_many(1, "after", 3).await;
+    cluster.await_applied(4, last).await;
+    assert_eq!(stored_commands(cluster.engine(4), SHARD), stored_commands(cluster.engine(1), SHARD));
     cluster.shutdown();
 }
 

@@ -216,9 +216,9 @@ impl Coordinator {
             .iter()
             .filter(|node| {
                 in_grace
-                    || liveness
-                        .get(&node.node_id)
-                        .is_some_and(|seen| now.duration_since(seen.last_seen) < self.settings.node_down_after)
+                    || liveness.get(&node.node_id).is_some_and(|seen| {
+                        now.duration_since(seen.last_seen) < self.settings.node_down_after
+                    })
             })
             .map(|node| node.node_id)
             .collect()

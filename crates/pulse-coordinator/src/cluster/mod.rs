@@ -22,7 +22,8 @@
 //! - `scheduler`: [`Scheduler`] — the coordinator leader's replica moves (scale out, drain,
 //!   node loss, balance) and leader balance.
 //! - `shard_admin`: [`ShardAdminService`] (nodes) and [`ClusterShards`] — the scoring config,
-//!   model fits and RFM edges of every shard, administered through the shards' leaders.
+//!   model fits and RFM edges of every shard, administered through the shards' leaders; replica
+//!   membership changes on a shard's leader ([`change_replicas`]).
 //! - `serve`: [`run_coordinator`], [`run_node`] — start, serve, stop.
 
 mod cluster_gateway;
@@ -46,7 +47,7 @@ pub use router::{LEADER_HINT_HEADER, Router, SHARDS_HEADER, Target};
 pub use routing_gateway::{LocalReplicas, RoutingGateway};
 pub use scheduler::Scheduler;
 pub use serve::{run_coordinator, run_node};
-pub use shard_admin::{ClusterShards, ShardAdminService};
+pub use shard_admin::{ClusterShards, ShardAdminService, change_replicas};
 
 /// The raft transport between cluster processes (gRPC streams, see pulse-node).
 pub type Transport = pulse_node::GrpcTransport;

@@ -10,8 +10,17 @@
 //! 3. Start the raft runtime with the gRPC transport, and every replica hosted before.
 //! 4. Heartbeat every `heartbeat_interval_ms`: report replica status; the answer carries the
 //!    route table (nodes with addresses, shard leaders) and this node's shard placements —
-//!    replicas not hosted yet are created (and the preferred leader campaigns).
+//!    replicas not hosted yet are created (and the preferred leader campaigns), the replica lists
+//!    of hosted ones are kept up to date (replica moves change them).
 //! 5. Tick and retention loops propose where this node leads.
+//!
+//! ## Replica moves
+//! A replica moved here is listed as a *learner* of its shard: it is hosted uninitialized
+//! (`join_shard`) and waits for the leader's snapshot, which follows once the coordinator has the
+//! leader add it to the group. A replica moved away is garbage-collected: once the coordinator
+//! leader's cluster state lists the shard without this node (neither voter nor learner — the
+//! group already removed it), the replica stops being served, the runtime deletes its raft
+//! records and data, and it leaves the hosted list.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -23,6 +32,7 @@ use pulse_proto::internal::v1::node_registry_client::NodeRegistryClient;
 use pulse_proto::internal::v1::{
     HeartbeatRequest, HostedShards, NodeIdentity, RegisterRequest, ReplicaStatus, ShardDescriptor,
 };
+use pulse_proto::v1;
 use pulse_raft::{RaftRuntime, RuntimeHandle, ShardRole};
 use pulse_storage::{ColumnFamily, RocksEngine, StorageEngine, WriteBatch, WriteOptions};
 use tokio::sync::watch;
@@ -162,7 +172,18 @@ impl StorageNode {
         };
         let reader = self.opener.open(config)?;
         let voters: Vec<u64> = shard.replicas.iter().filter(|r| !r.learner).map(|r| r.node_id).collect();
-        self.runtime.add_shard(shard.shard_id, voters).await?;
+        // Only a new shard's initial voters bootstrap its membership. A replica moved here (a
+        // learner, or not among the voters) joins empty and starts from the leader's snapshot.
+        // At restart (`!new`) a replica hosted before is recovered from its stored membership:
+        // bootstrapping stores it (fsynced) before the replica is listed as hosted. One found
+        // without any was removed just before a crash: it stays empty, never campaigns, and the
+        // next heartbeat garbage-collects it again.
+        let bootstrap = new && voters.contains(&self.node_id);
+        if bootstrap {
+            self.runtime.add_shard(shard.shard_id, voters).await?;
+        } else {
+            self.runtime.join_shard(shard.shard_id).await?;
+        }
         {
             let mut shards = self.shards.write().unwrap_or_else(PoisonError::into_inner);
             *shards = shards.with_shard(reader);
@@ -170,19 +191,66 @@ impl StorageNode {
         hosted.shards.push(shard.clone());
         hosted.shards.sort_by_key(|s| s.start_hash);
         store(&self.engine, HOSTED_KEY, &hosted.encode_to_vec())?;
-        if new && shard.preferred_leader == self.node_id {
+        if !bootstrap {
+            // A recovered or moved replica neither campaigns nor hands leadership over.
+        } else if shard.preferred_leader == self.node_id {
             // Every replica of a new shard may time out and campaign; the preferred leader
             // starts first, and a replica elected anyway hands over (see `heartbeat`).
             if let Err(error) = self.runtime.campaign(shard.shard_id).await {
                 warn!(shard_id = shard.shard_id, %error, "campaign of a new shard failed; an election will follow");
             }
-        } else if new && shard.preferred_leader != 0 {
+        } else if shard.preferred_leader != 0 {
             self.handovers
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(shard.shard_id, shard.preferred_leader);
         }
-        info!(shard_id = shard.shard_id, new, "hosting a shard replica");
+        info!(shard_id = shard.shard_id, new, bootstrap, "hosting a shard replica");
+        Ok(())
+    }
+
+    /// Takes the coordinator's current descriptor of a shard hosted here (its replicas change
+    /// with moves): points the transport at its replicas and persists it if it changed.
+    async fn refresh(&self, shard: ShardDescriptor) -> Result<()> {
+        let mut hosted = self.hosted.lock().await;
+        let Some(known) = hosted.shards.iter_mut().find(|s| s.shard_id == shard.shard_id) else {
+            return Ok(());
+        };
+        if *known == shard {
+            return Ok(());
+        }
+        for replica in &shard.replicas {
+            if replica.node_id != self.node_id {
+                super::set_peer_address(&self.transport, replica.node_id, &replica.address);
+            }
+        }
+        let replicas: Vec<(u64, bool)> = shard.replicas.iter().map(|r| (r.node_id, r.learner)).collect();
+        info!(shard_id = shard.shard_id, ?replicas, "shard placement changed");
+        *known = shard;
+        store(&self.engine, HOSTED_KEY, &hosted.encode_to_vec())?;
+        Ok(())
+    }
+
+    /// Stops hosting the replica of `shard_id` (moved away; see "Replica moves"): it stops
+    /// being served, the runtime deletes its raft records and data, and it leaves the hosted
+    /// list. If the runtime cannot remove it, it stays listed and the next heartbeat retries.
+    async fn unhost(&self, shard_id: u64) -> Result<()> {
+        let mut hosted = self.hosted.lock().await;
+        if !hosted.shards.iter().any(|s| s.shard_id == shard_id) {
+            return Ok(());
+        }
+        {
+            let mut shards = self.shards.write().unwrap_or_else(PoisonError::into_inner);
+            *shards = shards.without_shard(shard_id);
+        }
+        self.handovers.lock().unwrap_or_else(PoisonError::into_inner).remove(&shard_id);
+        match self.runtime.remove_shard(shard_id).await {
+            Ok(()) | Err(pulse_raft::RaftError::UnknownShard { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        hosted.shards.retain(|s| s.shard_id != shard_id);
+        store(&self.engine, HOSTED_KEY, &hosted.encode_to_vec())?;
+        info!(shard_id, "removed a shard replica moved to other nodes");
         Ok(())
     }
 
@@ -200,6 +268,8 @@ impl StorageNode {
                     term: status.term,
                     commit_index: status.commit_index,
                     applied_index: status.applied_index,
+                    voter_ids: sorted(status.voters.clone()),
+                    learner_ids: sorted(status.learners.clone()),
                     ..ReplicaStatus::default()
                 });
             }
@@ -210,7 +280,12 @@ impl StorageNode {
             replicas,
             ..HeartbeatRequest::default()
         };
+        // Only the coordinator leader answers: its state is the one to follow.
         let response = client.heartbeat(&self.coordinators, request).await?;
+        let moved_away = match &response.cluster {
+            Some(cluster) => self.moved_away(cluster, &response.shards).await,
+            None => Vec::new(),
+        };
         if let Some(cluster) = response.cluster {
             for node in &cluster.nodes {
                 if node.node_id != self.node_id {
@@ -220,9 +295,21 @@ impl StorageNode {
             self.router.update(cluster);
         }
         for shard in response.shards {
+            self.refresh(shard.clone()).await?;
             self.host(shard, true).await?;
         }
+        for shard_id in moved_away {
+            if let Err(error) = self.unhost(shard_id).await {
+                warn!(shard_id, %error, "removing a moved replica failed; retrying at the next heartbeat");
+            }
+        }
         Ok(())
+    }
+
+    /// The hosted shards moved away from this node (see [`moved_away`]).
+    async fn moved_away(&self, cluster: &v1::ClusterState, placements: &[ShardDescriptor]) -> Vec<u64> {
+        let hosted = self.hosted.lock().await;
+        moved_away(self.node_id, &hosted.shards, cluster, placements)
     }
 
     /// For a new shard whose preferred leader is another node: once a leader is known, this
@@ -358,6 +445,34 @@ fn load_identity(engine: &RocksEngine) -> Result<NodeIdentity> {
     Ok(identity)
 }
 
+/// The shards of `hosted` that `cluster` (the coordinator leader's state) lists without node
+/// `node_id` among their replicas or learners. A shard absent from `cluster`, or that
+/// `placements` (the node's placements in the same answer) still lists, is kept: only an
+/// explicit removal is acted on.
+fn moved_away(
+    node_id: u64,
+    hosted: &[ShardDescriptor],
+    cluster: &v1::ClusterState,
+    placements: &[ShardDescriptor],
+) -> Vec<u64> {
+    let mut moved_away = Vec::new();
+    for shard in hosted {
+        let Some(info) = cluster.shards.iter().find(|s| s.shard_id == shard.shard_id) else { continue };
+        let member = info.replicas.contains(&node_id) || info.learners.contains(&node_id);
+        let placed = placements.iter().any(|p| p.shard_id == shard.shard_id);
+        if !member && !placed {
+            moved_away.push(shard.shard_id);
+        }
+    }
+    moved_away
+}
+
+/// `ids` in ascending order.
+fn sorted(mut ids: Vec<u64>) -> Vec<u64> {
+    ids.sort_unstable();
+    ids
+}
+
 fn load_hosted(engine: &RocksEngine) -> Result<HostedShards> {
     match engine.get(ColumnFamily::Meta, HOSTED_KEY)? {
         Some(raw) => HostedShards::decode(raw.as_slice())
@@ -371,4 +486,39 @@ fn store(engine: &RocksEngine, key: &[u8], value: &[u8]) -> Result<()> {
     batch.put(ColumnFamily::Meta, key, value);
     engine.write(&batch, WriteOptions::SYNC)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptor(shard_id: u64) -> ShardDescriptor {
+        ShardDescriptor { shard_id, ..ShardDescriptor::default() }
+    }
+
+    fn info(shard_id: u64, replicas: &[u64], learners: &[u64]) -> v1::ShardInfo {
+        v1::ShardInfo {
+            shard_id,
+            replicas: replicas.to_vec(),
+            learners: learners.to_vec(),
+            ..v1::ShardInfo::default()
+        }
+    }
+
+    #[test]
+    fn only_shards_listed_without_this_node_are_garbage_collected() {
+        let hosted: Vec<ShardDescriptor> = (1..=5).map(descriptor).collect();
+        let cluster = v1::ClusterState {
+            shards: vec![
+                info(1, &[1, 2, 3], &[]),  // a voter here: kept
+                info(2, &[2, 3, 4], &[1]), // a learner here (moving in): kept
+                info(3, &[2, 3, 4], &[]),  // moved away: collected
+                info(4, &[2, 3, 4], &[]),  // but still placed here in the same answer: kept
+                                           // 5 is absent from the cluster state: kept (defensive)
+            ],
+            ..v1::ClusterState::default()
+        };
+        assert_eq!(moved_away(1, &hosted, &cluster, &[descriptor(4)]), vec![3]);
+        assert!(moved_away(1, &hosted, &v1::ClusterState::default(), &[]).is_empty());
+    }
 }

@@ -37,17 +37,7 @@ use super::cluster_gateway::ClusterServiceGateway;
 use super::coordinator::Coordinator;
 use super::metadata::holds_replicas;
 use super::router::Router;
-
-/// TEMPORARY until the ShardAdmin side lands.
-async fn change_replicas(
-    _router: &Router,
-    _shard_id: u64,
-    _change: ReplicaChange,
-    _node_id: u64,
-    _timeout: Duration,
-) -> Result<(), Status> {
-    Err(Status::unimplemented("ChangeReplicas"))
-}
+use super::shard_admin::change_replicas;
 
 /// How far (in raft entries) a learner may trail the leader's commit index and be promoted:
 /// it has installed its snapshot and follows the log.

@@ -158,6 +158,12 @@ impl<E: StorageEngine> StateMachine for RecordingStateMachine<E> {
         self.snapshots_installed.lock().unwrap().push((shard_id, index));
         Ok(())
     }
+
+    fn remove_shard(&mut self, shard_id: u64, batch: &mut WriteBatch) -> Result<(), StateMachineError> {
+        batch.delete_range(ColumnFamily::State, &data_key(shard_id, 0), &data_key(shard_id + 1, 0));
+        batch.delete(ColumnFamily::Meta, &apply_key(shard_id));
+        Ok(())
+    }
 }
 
 pub fn apply_key(shard_id: u64) -> Vec<u8> {
@@ -177,6 +183,19 @@ pub fn stored_commands<E: StorageEngine>(engine: &E, shard_id: u64) -> Vec<(u64,
         .unwrap()
         .into_iter()
         .map(|(key, value)| (u64::from_be_bytes(key[8..16].try_into().unwrap()), value))
+        .collect()
+}
+
+/// Every key of `shard_id` in the `raft` column family (log entries, hard, conf and truncated
+/// states all start with the shard id).
+pub fn raft_keys<E: StorageEngine>(engine: &E, shard_id: u64) -> Vec<Vec<u8>> {
+    let start = shard_id.to_be_bytes();
+    let end = (shard_id + 1).to_be_bytes();
+    engine
+        .scan_collect(ColumnFamily::Raft, &start, Some(&end), usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| key)
         .collect()
 }
 
