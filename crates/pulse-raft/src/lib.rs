@@ -46,7 +46,9 @@
 //! learner, promote it, remove a replica), answered once applied. A new replica is hosted with
 //! [`RuntimeHandle::join_shard`]: uninitialized, it only accepts the leader's snapshot (the log
 //! from index 1 lacks the group's initial membership), and the leader compacts its log when a
-//! change adds a replica so that the newcomer gets one.
+//! change adds a replica so that the newcomer gets one. A replica removed from its group leaves
+//! its node with [`RuntimeHandle::remove_shard`]: its raft records and its state machine data
+//! ([`StateMachine::remove_shard`]) are deleted in one fsynced batch.
 //!
 //! ## Hibernation
 //! An idle group stops ticking: after `hibernate_after_ticks` quiet ticks its leader sends each

@@ -507,6 +507,7 @@ mod tests {
 
     #[test]
     fn only_shards_listed_without_this_node_are_garbage_collected() {
+        // Shard 5 is absent from the cluster state: kept (defensive).
         let hosted: Vec<ShardDescriptor> = (1..=5).map(descriptor).collect();
         let cluster = v1::ClusterState {
             shards: vec![
@@ -514,7 +515,6 @@ mod tests {
                 info(2, &[2, 3, 4], &[1]), // a learner here (moving in): kept
                 info(3, &[2, 3, 4], &[]),  // moved away: collected
                 info(4, &[2, 3, 4], &[]),  // but still placed here in the same answer: kept
-                                           // 5 is absent from the cluster state: kept (defensive)
             ],
             ..v1::ClusterState::default()
         };
