@@ -90,6 +90,17 @@ pub fn start_node(dir: &Path, name: &str, coordinators: &str) -> PulsedProcess {
     )
 }
 
+/// Position in `coordinators` of the one that became leader of the metadata group first (its
+/// log says so); for tests that kill the coordinator leader once.
+pub fn coordinator_leader(coordinators: &[PulsedProcess]) -> usize {
+    coordinators
+        .iter()
+        .position(|c| {
+            std::fs::read_to_string(&c.log).unwrap_or_default().contains("became leader shard_id=1")
+        })
+        .expect("a coordinator leads the metadata group")
+}
+
 /// A command line from string slices.
 pub fn args(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|part| (*part).to_owned()).collect()

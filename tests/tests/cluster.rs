@@ -29,7 +29,9 @@ use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::admin_service_client::AdminServiceClient;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
-use pulse_tests::cluster::{CLUSTER_WAIT, LocalCluster, args, connect, start_node, wait_for_state};
+use pulse_tests::cluster::{
+    CLUSTER_WAIT, LocalCluster, args, connect, coordinator_leader, start_node, wait_for_state,
+};
 use pulse_tests::process::{PulsedProcess, free_address};
 use pulse_tests::totals;
 use tokio_stream::StreamExt;
@@ -382,14 +384,7 @@ async fn the_cluster_survives_the_loss_of_the_coordinator_leader() {
     })
     .await;
 
-    // The coordinator leader: its log says it became leader of the metadata group.
-    let leader = (0..3)
-        .find(|&i| {
-            std::fs::read_to_string(&coordinators[i].log)
-                .unwrap_or_default()
-                .contains("became leader shard_id=1")
-        })
-        .expect("a coordinator leads the metadata group");
+    let leader = coordinator_leader(&coordinators);
     coordinators[leader].kill();
 
     // The data path serves without the coordinator leader.

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
-use pulse_tests::cluster::{CLUSTER_WAIT, args, connect, start_node, wait_for_state};
+use pulse_tests::cluster::{CLUSTER_WAIT, args, connect, coordinator_leader, start_node, wait_for_state};
 use pulse_tests::process::{PulsedProcess, free_address, pulsectl_binary};
 use pulse_tests::totals;
 use tonic::transport::Channel;
@@ -423,6 +423,9 @@ async fn a_node_lost_for_good_has_its_replicas_recreated_on_the_others() {
         s.nodes.iter().all(|n| n.state == v1::NodeState::Up as i32) && settled_over(s, &all)
     })
     .await;
+    // Its replicas of shards that were re-created elsewhere while it was down were deleted.
+    let log = std::fs::read_to_string(&nodes[victim].log).unwrap();
+    assert!(log.contains("removed a shard replica moved to other nodes"), "no stale replica collected");
     check_acknowledged(&channel, &sent).await;
     check_consistency(&channel, 3).await;
     drop(coordinators.pop());
@@ -454,13 +457,7 @@ async fn a_scale_out_completes_across_a_coordinator_leader_kill() {
         s.nodes.len() == 4 && s.nodes.iter().all(|n| n.replica_count > 0)
     })
     .await;
-    let leader = (0..3)
-        .find(|&i| {
-            std::fs::read_to_string(&coordinators[i].log)
-                .unwrap_or_default()
-                .contains("became leader shard_id=1")
-        })
-        .expect("a coordinator leads the metadata group");
+    let leader = coordinator_leader(&coordinators);
     coordinators[leader].kill();
 
     let (state, took) = wait_moves(&node_1, "balanced over 4 nodes after the failover", |s| {

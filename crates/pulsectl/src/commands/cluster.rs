@@ -97,14 +97,7 @@ pub async fn run(address: &str, output: Output, command: &ClusterCommand) -> Res
     }
     let gateway = Gateway::connect(address).await?;
     match command {
-        ClusterCommand::Status => {
-            let state = gateway
-                .cluster()
-                .get_cluster_state(v1::GetClusterStateRequest {})
-                .await
-                .rpc("GetClusterState")?;
-            print_state(output, &state.into_inner())
-        }
+        ClusterCommand::Status => print_state(output, &cluster_state(&gateway).await?),
         ClusterCommand::Wait(_) => unreachable!("handled above"),
         ClusterCommand::Check(args) => {
             let request = v1::CheckConsistencyRequest { shard_ids: args.shard_ids.clone() };
@@ -198,17 +191,22 @@ async fn wait(address: &str, output: Output, args: &WaitArgs) -> Result<()> {
     }
 }
 
+/// The cluster as the gateway sees it.
+async fn cluster_state(gateway: &Gateway) -> Result<v1::ClusterState> {
+    Ok(gateway
+        .cluster()
+        .get_cluster_state(v1::GetClusterStateRequest {})
+        .await
+        .rpc("GetClusterState")?
+        .into_inner())
+}
+
 /// The node id named by `node`: a number, or the address of a node of the cluster.
 async fn resolve_node(gateway: &Gateway, node: &str) -> Result<u64> {
     if let Ok(node_id) = node.parse::<u64>() {
         return Ok(node_id);
     }
-    let state = gateway
-        .cluster()
-        .get_cluster_state(v1::GetClusterStateRequest {})
-        .await
-        .rpc("GetClusterState")?
-        .into_inner();
+    let state = cluster_state(gateway).await?;
     match state.nodes.iter().find(|n| n.address == node) {
         Some(found) => Ok(found.node_id),
         None => {
@@ -249,12 +247,7 @@ async fn drain(gateway: &Gateway, output: Output, args: &DrainArgs) -> Result<()
             );
         }
         tokio::time::sleep(DRAIN_POLL).await;
-        let state = gateway
-            .cluster()
-            .get_cluster_state(v1::GetClusterStateRequest {})
-            .await
-            .rpc("GetClusterState")?
-            .into_inner();
+        let state = cluster_state(gateway).await?;
         node = state
             .nodes
             .into_iter()
