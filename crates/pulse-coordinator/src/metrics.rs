@@ -13,6 +13,10 @@ const INGEST_EVENTS: &str = "pulse_ingest_events_total";
 const REQUEST_ERRORS: &str = "pulse_request_errors_total";
 /// Tick rounds proposed to every shard, by `result` (`ok` | `error`).
 const TICK_ROUNDS: &str = "pulse_tick_rounds_total";
+/// Replica moves of the scheduler, by `event` (`started` | `finished` | `abandoned`).
+const REPLICA_MOVES: &str = "pulse_scheduler_moves_total";
+/// Leader transfers the scheduler made to balance leaders.
+const LEADER_TRANSFERS: &str = "pulse_scheduler_leader_transfers_total";
 
 /// How often the raft runtime's counters are copied into the metrics.
 const RAFT_EXPORT_INTERVAL: Duration = Duration::from_secs(5);
@@ -40,6 +44,8 @@ pub fn describe_metrics() {
     describe_counter!(INGEST_EVENTS, Unit::Count, "events of ingest requests, by result");
     describe_counter!(REQUEST_ERRORS, Unit::Count, "failed requests, by grpc code");
     describe_counter!(TICK_ROUNDS, Unit::Count, "tick rounds proposed to every shard, by result");
+    describe_counter!(REPLICA_MOVES, Unit::Count, "replica moves of the scheduler, by event");
+    describe_counter!(LEADER_TRANSFERS, Unit::Count, "leader transfers made to balance leaders");
     for (name, description, _) in raft_counters(&StatsSnapshot::default()) {
         describe_counter!(name, Unit::Count, description);
     }
@@ -66,6 +72,16 @@ pub(crate) fn ingest_events(accepted: u32, duplicates: u32) {
 /// Counts one failed request.
 pub(crate) fn request_error(code: tonic::Code) {
     counter!(REQUEST_ERRORS, "code" => format!("{code:?}")).increment(1);
+}
+
+/// Counts a replica move event (`started`, `finished`, `abandoned`).
+pub(crate) fn replica_move(event: &'static str) {
+    counter!(REPLICA_MOVES, "event" => event).increment(1);
+}
+
+/// Counts a leader-balancing transfer.
+pub(crate) fn leader_transfer() {
+    counter!(LEADER_TRANSFERS).increment(1);
 }
 
 /// Counts one tick round.

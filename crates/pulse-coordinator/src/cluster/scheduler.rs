@@ -38,6 +38,7 @@ use super::coordinator::Coordinator;
 use super::metadata::holds_replicas;
 use super::router::Router;
 use super::shard_admin::change_replicas;
+use crate::metrics;
 
 /// How far (in raft entries) a learner may trail the leader's commit index and be promoted:
 /// it has installed its snapshot and follows the log.
@@ -352,8 +353,15 @@ impl Scheduler {
                 continue;
             };
             let step = next_step(mv, shard, &observed);
-            if let Err(status) = self.execute(mv, &step).await {
-                debug!(shard_id = mv.shard_id, ?step, %status, "move step failed; retried next round");
+            match self.execute(mv, &step).await {
+                Ok(()) => {}
+                // Elections, a pending change, a leader not known yet: routine while moving.
+                Err(status) if status.code() == tonic::Code::Unavailable => {
+                    debug!(shard_id = mv.shard_id, ?step, %status, "move step failed; retried next round");
+                }
+                Err(status) => {
+                    warn!(shard_id = mv.shard_id, ?step, %status, "move step failed; retried next round")
+                }
             }
         }
 
@@ -362,6 +370,7 @@ impl Scheduler {
         for mv in plan_moves(&metadata, &observed, self.replication_factor, budget) {
             info!(shard_id = mv.shard_id, from = mv.from_node, to = mv.to_node, reason = %mv.reason, "replica move started");
             self.propose(metadata_command::Command::BeginMove(BeginMoveCommand { r#move: Some(mv) })).await?;
+            metrics::replica_move("started");
         }
 
         let metadata = self.coordinator.metadata();
@@ -375,6 +384,7 @@ impl Scheduler {
             && let Some((shard_id, to)) = plan_leader_transfer(&metadata, &observed)
         {
             info!(shard_id, to, "balancing leaders");
+            metrics::leader_transfer();
             *self.last_leader_transfer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some(tokio::time::Instant::now());
             self.transfer_leader(shard_id, to).await?;
@@ -407,9 +417,11 @@ impl Scheduler {
                 self.set_replicas(shard_id, voters, learners).await?;
                 self.propose(metadata_command::Command::EndMove(EndMoveCommand { shard_id })).await?;
                 info!(shard_id, from = mv.from_node, to = mv.to_node, "replica move finished");
+                metrics::replica_move("finished");
             }
             Step::Abandon => {
                 warn!(shard_id, to = mv.to_node, "move abandoned: its target is down");
+                metrics::replica_move("abandoned");
                 self.propose(metadata_command::Command::EndMove(EndMoveCommand { shard_id })).await?;
                 let observed = self.coordinator.observe();
                 if let Some(report) = observed.shards.get(&shard_id) {

@@ -306,7 +306,13 @@ fn print_state(output: Output, state: &v1::ClusterState) -> Result<()> {
         &["SHARD", "LEADER", "APPLIED"],
     );
     for shard in &state.shards {
-        let replicas: Vec<String> = shard.replicas.iter().map(u64::to_string).collect();
+        // Learners (a move in progress) follow the voters, marked with +.
+        let replicas: Vec<String> = shard
+            .replicas
+            .iter()
+            .map(u64::to_string)
+            .chain(shard.learners.iter().map(|learner| format!("+{learner}")))
+            .collect();
         shards.add_row([
             shard.shard_id.to_string(),
             format!("{:016x}", shard.start_hash),
