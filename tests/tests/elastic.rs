@@ -41,6 +41,10 @@ const BATCH_EVENTS: usize = 16;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bound of a whole scale-out, drain or re-creation.
 const MOVES_WAIT: Duration = Duration::from_secs(150);
+/// Held by each test for its whole run: three clusters at once would starve each other on two
+/// cores, and the tests are about moves, not about CPU starvation.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The coordinators' config: a fast scheduler and failure detector.
 const COORDINATOR_CONFIG: &str =
     "node_down_after_ms = 4000\nschedule_interval_ms = 300\nmax_concurrent_moves = 4\n";
@@ -287,6 +291,7 @@ async fn check_acknowledged(channel: &Channel, sent: &[(v1::IngestRequest, bool)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scale_out_from_3_to_5_nodes_then_drain_back_to_3_under_load() {
+    let _alone = ONE_CLUSTER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut coordinators = start_coordinators(dir.path(), 1);
     let coordinator = coordinators[0].address.clone();
@@ -374,6 +379,7 @@ async fn scale_out_from_3_to_5_nodes_then_drain_back_to_3_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_lost_for_good_has_its_replicas_recreated_on_the_others() {
+    let _alone = ONE_CLUSTER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut coordinators = start_coordinators(dir.path(), 1);
     let coordinator = coordinators[0].address.clone();
@@ -433,6 +439,7 @@ async fn a_node_lost_for_good_has_its_replicas_recreated_on_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_scale_out_completes_across_a_coordinator_leader_kill() {
+    let _alone = ONE_CLUSTER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut coordinators = start_coordinators(dir.path(), 3);
     let peers: Vec<String> = coordinators.iter().map(|c| c.address.clone()).collect();

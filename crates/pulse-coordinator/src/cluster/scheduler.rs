@@ -46,6 +46,8 @@ const PROMOTE_WITHIN_ENTRIES: u64 = 1_000;
 /// Pause after a leader-balancing transfer, so that the leaders' next heartbeats show it
 /// before the next one is planned.
 const LEADER_BALANCE_PAUSE: Duration = Duration::from_secs(3);
+/// A round taking longer than this is logged: some step waited on an unanswered call.
+const SLOW_ROUND: Duration = Duration::from_secs(5);
 
 /// What the shards' leaders and replicas last reported (the coordinator leader's soft state).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -326,44 +328,56 @@ impl Scheduler {
 
     /// Runs a round every interval while this coordinator leads, until `stopped` changes.
     pub async fn run(self, mut stopped: watch::Receiver<bool>) {
-        let mut ticker = tokio::time::interval(self.interval);
+        let this = Arc::new(self);
+        let mut ticker = tokio::time::interval(this.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 _ = stopped.changed() => return,
             }
-            if !self.coordinator.is_leader().await || !self.coordinator.has_full_view() {
+            if !this.coordinator.is_leader().await || !this.coordinator.has_full_view() {
                 continue;
             }
-            if let Err(status) = self.round().await {
+            let started = tokio::time::Instant::now();
+            if let Err(status) = this.round().await {
                 debug!(%status, "scheduler round stopped early");
+            }
+            if started.elapsed() > SLOW_ROUND {
+                warn!(took = ?started.elapsed(), "slow scheduler round: a step waited for its deadline");
             }
         }
     }
 
-    /// One round: advance moves, start new ones, balance leaders, forget empty removed nodes.
-    async fn round(&self) -> Result<(), Status> {
+    /// One round: advance moves (each move's step in its own task, so that a step waiting for
+    /// its deadline holds no other move back), start new ones, balance leaders, forget empty
+    /// removed nodes.
+    async fn round(self: &Arc<Self>) -> Result<(), Status> {
         let metadata = self.coordinator.metadata();
         let observed = self.coordinator.observe();
-        for mv in &metadata.moves {
+        let mut steps = tokio::task::JoinSet::new();
+        for mv in metadata.moves.iter().cloned() {
             let Some(shard) = metadata.shards.iter().find(|s| s.shard_id == mv.shard_id) else {
                 self.propose(metadata_command::Command::EndMove(EndMoveCommand { shard_id: mv.shard_id }))
                     .await?;
                 continue;
             };
-            let step = next_step(mv, shard, &observed);
-            match self.execute(mv, &step).await {
-                Ok(()) => {}
-                // Elections, a pending change, a leader not known yet: routine while moving.
-                Err(status) if status.code() == tonic::Code::Unavailable => {
-                    debug!(shard_id = mv.shard_id, ?step, %status, "move step failed; retried next round");
+            let step = next_step(&mv, shard, &observed);
+            let this = self.clone();
+            steps.spawn(async move {
+                match this.execute(&mv, &step).await {
+                    Ok(()) => {}
+                    // Elections, a pending change, a leader not known yet: routine while moving.
+                    Err(status) if status.code() == tonic::Code::Unavailable => {
+                        debug!(shard_id = mv.shard_id, ?step, %status, "move step failed; retried next round");
+                    }
+                    Err(status) => {
+                        warn!(shard_id = mv.shard_id, ?step, %status, "move step failed; retried next round")
+                    }
                 }
-                Err(status) => {
-                    warn!(shard_id = mv.shard_id, ?step, %status, "move step failed; retried next round")
-                }
-            }
+            });
         }
+        while steps.join_next().await.is_some() {}
 
         let metadata = self.coordinator.metadata();
         let budget = self.max_concurrent_moves.saturating_sub(metadata.moves.len());
