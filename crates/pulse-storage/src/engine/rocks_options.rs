@@ -86,9 +86,18 @@ impl RocksEngineOptions {
         options.set_write_buffer_size(self.write_buffer_bytes);
         // Level sizes derived from the last level: stable space amplification as data grows.
         options.set_level_compaction_dynamic_level_bytes(true);
-        // LZ4 is cheap enough for the upper levels; ZSTD where most of the data ends up.
-        options.set_compression_type(DBCompressionType::Lz4);
-        options.set_bottommost_compression_type(DBCompressionType::Zstd);
+        if cf == ColumnFamily::Raft {
+            // Raft log entries live until the next log compaction (seconds to minutes):
+            // compressing them at every flush costs CPU for files about to be deleted.
+            options.set_compression_type(DBCompressionType::None);
+        } else {
+            // TiKV's default: no compression where flushes and the first compactions write
+            // (levels 0 and 1, rewritten soon and hot in the profile), LZ4 in the middle, ZSTD
+            // where most of the data ends up.
+            use DBCompressionType::{Lz4, None as Plain, Zstd};
+            options.set_compression_per_level(&[Plain, Plain, Lz4, Lz4, Lz4, Zstd, Zstd]);
+            options.set_bottommost_compression_type(Zstd);
+        }
         options
     }
 }
