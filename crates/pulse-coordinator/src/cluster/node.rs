@@ -191,15 +191,14 @@ impl StorageNode {
         hosted.shards.push(shard.clone());
         hosted.shards.sort_by_key(|s| s.start_hash);
         store(&self.engine, HOSTED_KEY, &hosted.encode_to_vec())?;
-        if !bootstrap {
-            // A recovered or moved replica neither campaigns nor hands leadership over.
-        } else if shard.preferred_leader == self.node_id {
+        // A recovered or moved replica neither campaigns nor hands leadership over.
+        if bootstrap && shard.preferred_leader == self.node_id {
             // Every replica of a new shard may time out and campaign; the preferred leader
             // starts first, and a replica elected anyway hands over (see `heartbeat`).
             if let Err(error) = self.runtime.campaign(shard.shard_id).await {
                 warn!(shard_id = shard.shard_id, %error, "campaign of a new shard failed; an election will follow");
             }
-        } else if shard.preferred_leader != 0 {
+        } else if bootstrap && shard.preferred_leader != 0 {
             self.handovers
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

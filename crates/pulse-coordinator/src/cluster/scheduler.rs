@@ -31,7 +31,7 @@ use pulse_proto::v1;
 use pulse_proto::v1::cluster_service_server::ClusterService;
 use tokio::sync::watch;
 use tonic::{Request, Status};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::cluster_gateway::ClusterServiceGateway;
 use super::coordinator::Coordinator;
@@ -377,7 +377,11 @@ impl Scheduler {
                 }
             });
         }
-        while steps.join_next().await.is_some() {}
+        while let Some(joined) = steps.join_next().await {
+            if let Err(error) = joined {
+                error!(%error, "a move step's task failed");
+            }
+        }
 
         let metadata = self.coordinator.metadata();
         let budget = self.max_concurrent_moves.saturating_sub(metadata.moves.len());
