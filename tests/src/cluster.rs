@@ -74,20 +74,17 @@ impl LocalCluster {
 /// `coordinators` (comma-separated).
 pub fn start_node(dir: &Path, name: &str, coordinators: &str) -> PulsedProcess {
     let address = free_address();
-    let data_dir = dir.join(name);
     PulsedProcess::start(
         &address,
-        args(&[
-            "node",
-            "--listen",
-            &address,
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--join",
-            coordinators,
-        ]),
+        node_args(&address, &dir.join(name), coordinators),
         dir.join(format!("{name}.log")),
     )
+}
+
+/// The command line of `pulsed node` listening on `address`, its data in `data_dir`, joining
+/// `coordinators` (comma-separated).
+pub fn node_args(address: &str, data_dir: &Path, coordinators: &str) -> Vec<String> {
+    args(&["node", "--listen", address, "--data-dir", data_dir.to_str().unwrap(), "--join", coordinators])
 }
 
 /// Position in `coordinators` of the one that became leader of the metadata group first (its

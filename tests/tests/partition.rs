@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
-use pulse_tests::cluster::wait_for_state;
+use pulse_tests::cluster::{args, node_args, wait_for_state};
 use pulse_tests::netns::{Host, Network};
 use pulse_tests::process::PulsedProcess;
 use pulse_tests::totals;
@@ -88,19 +88,10 @@ impl Cluster {
         for i in 1..=NODES {
             let host = network.add_host(&format!("node-{i}"));
             let address = format!("{}:{PORT}", host.ip);
-            let data_dir = dir.join(format!("node-{i}"));
             nodes.push(PulsedProcess::start_wrapped(
                 network.wrapper(&host),
                 &address,
-                args(&[
-                    "node",
-                    "--listen",
-                    &address,
-                    "--data-dir",
-                    data_dir.to_str().unwrap(),
-                    "--join",
-                    &coordinator_address,
-                ]),
+                node_args(&address, &dir.join(format!("node-{i}")), &coordinator_address),
                 dir.join(format!("node-{i}.log")),
             ));
             node_hosts.push(host);
@@ -127,10 +118,6 @@ impl Cluster {
         let address = &state.nodes.iter().find(|n| n.node_id == node_id).unwrap().address;
         self.nodes.iter().position(|n| &n.address == address).unwrap()
     }
-}
-
-fn args(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|part| (*part).to_owned()).collect()
 }
 
 /// A lazily connecting channel to `address` (a cut process must not block the test).
