@@ -175,12 +175,12 @@ async fn a_deposed_leader_fails_its_pending_proposals_with_not_leader() {
         within("propose", cluster.handle(new_leader).propose(SHARD, b"after".to_vec(), far_deadline()))
             .await
             .unwrap();
-    eventually("node 1 catches up", || async {
-        let status = cluster.handle(1).shard_status(SHARD).await.unwrap();
-        (status.applied_index >= index).then_some(())
-    })
-    .await;
     for node_id in NODES {
+        eventually("every node, node 1 included, catches up", || async {
+            let status = cluster.handle(node_id).shard_status(SHARD).await.unwrap();
+            (status.applied_index >= index).then_some(())
+        })
+        .await;
         let stored: Vec<Vec<u8>> =
             stored_commands(cluster.engine(node_id), SHARD).into_iter().map(|(_, data)| data).collect();
         assert_eq!(
