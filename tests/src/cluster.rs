@@ -15,6 +15,8 @@ use crate::process::{PulsedProcess, free_address};
 pub const CLUSTER_WAIT: Duration = Duration::from_secs(90);
 /// Bound of one `GetClusterState` poll.
 const POLL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound of one `CheckConsistency` call.
+const CONSISTENCY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The processes of a cluster.
 pub struct LocalCluster {
@@ -87,14 +89,25 @@ pub fn node_args(address: &str, data_dir: &Path, coordinators: &str) -> Vec<Stri
     args(&["node", "--listen", address, "--data-dir", data_dir.to_str().unwrap(), "--join", coordinators])
 }
 
-/// Position in `coordinators` of the one that became leader of the metadata group first (its
-/// log says so); for tests that kill the coordinator leader once.
+/// Position in `coordinators` of the current leader of the metadata group: of the "became
+/// leader" lines in their logs, the one with the highest term (leadership may have moved during
+/// start-up); for tests that kill the coordinator leader once.
 pub fn coordinator_leader(coordinators: &[PulsedProcess]) -> usize {
+    const MARK: &str = "became leader shard_id=1 term=";
+    let highest_term = |log: &str| {
+        log.lines()
+            .filter_map(|line| line.split_once(MARK))
+            .filter_map(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok())
+            .max()
+    };
     coordinators
         .iter()
-        .position(|c| {
-            std::fs::read_to_string(&c.log).unwrap_or_default().contains("became leader shard_id=1")
+        .enumerate()
+        .filter_map(|(position, c)| {
+            highest_term(&std::fs::read_to_string(&c.log).unwrap_or_default()).map(|term| (term, position))
         })
+        .max()
+        .map(|(_, position)| position)
         .expect("a coordinator leads the metadata group")
 }
 
@@ -132,4 +145,43 @@ pub async fn wait_for_state(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("cluster not ready after 2000 polls: {last:?}");
+}
+
+/// Polls `CheckConsistency` on `channel` until every one of `shards` shards has `replicas`
+/// replica hashes at one raft index and every shard's hashes are equal, for at most
+/// [`CLUSTER_WAIT`]; returns the number of checks it took. A check can fail on its own (a
+/// follower still catching up misses the check's deadline, a concurrent check aborts it), so
+/// one answer proves nothing either way.
+pub async fn wait_consistent(channel: &Channel, shards: usize, replicas: usize) -> usize {
+    let started = Instant::now();
+    let mut client = ClusterServiceClient::new(channel.clone());
+    let mut last = String::from("no answer yet");
+    for attempt in 1..=300 {
+        let mut request = tonic::Request::new(v1::CheckConsistencyRequest { shard_ids: vec![] });
+        request.set_timeout(CONSISTENCY_TIMEOUT);
+        let answer = tokio::time::timeout(
+            CONSISTENCY_TIMEOUT + Duration::from_secs(1),
+            client.check_consistency(request),
+        )
+        .await;
+        match answer {
+            Ok(Ok(answer)) => {
+                let answer = answer.into_inner();
+                let complete = answer.shards.len() == shards
+                    && answer.shards.iter().all(|shard| {
+                        shard.hashes.len() == replicas
+                            && shard.hashes.iter().all(|h| h.applied_index == shard.hashes[0].applied_index)
+                    });
+                if answer.consistent && complete {
+                    return attempt;
+                }
+                last = format!("{answer:?}");
+            }
+            Ok(Err(status)) => last = format!("{status:?}"),
+            Err(_) => last = "no answer inside the deadline".into(),
+        }
+        assert!(started.elapsed() < CLUSTER_WAIT, "replicas not consistent after {CLUSTER_WAIT:?}: {last}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("replicas not consistent after 300 checks: {last}");
 }

@@ -28,9 +28,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::admin_service_client::AdminServiceClient;
-use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
 use pulse_tests::cluster::{
-    CLUSTER_WAIT, LocalCluster, args, connect, coordinator_leader, start_node, wait_for_state,
+    CLUSTER_WAIT, LocalCluster, args, connect, coordinator_leader, start_node, wait_consistent,
+    wait_for_state,
 };
 use pulse_tests::process::{PulsedProcess, free_address};
 use pulse_tests::totals;
@@ -129,19 +129,6 @@ async fn wait_acknowledged(acknowledged: &AtomicUsize, target: usize) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-async fn check_consistency(channel: &Channel) {
-    let mut client = ClusterServiceClient::new(channel.clone());
-    let mut request = tonic::Request::new(v1::CheckConsistencyRequest { shard_ids: vec![] });
-    request.set_timeout(CLUSTER_WAIT);
-    let answer = client.check_consistency(request).await.unwrap().into_inner();
-    assert_eq!(answer.shards.len() as u64, SHARDS);
-    for shard in &answer.shards {
-        assert_eq!(shard.hashes.len(), 3, "every replica hashed: {shard:?}");
-        assert!(shard.hashes.iter().all(|h| h.applied_index == shard.hashes[0].applied_index));
-    }
-    assert!(answer.consistent, "replicas differ: {:?}", answer.shards);
 }
 
 /// Transitions of a watch, as they arrive.
@@ -331,7 +318,7 @@ async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
 
     // 5. Model administration through the gateways, then every replica equal.
     administer(&cluster).await;
-    check_consistency(&channel).await;
+    wait_consistent(&channel, SHARDS as usize, 3).await;
 
     // 6. Stop everything, start again on the same directories: the same state.
     cluster.coordinator.restart();
@@ -341,7 +328,7 @@ async fn acknowledged_events_survive_a_leader_kill_and_a_full_restart() {
     cluster.wait_ready().await;
     let channel = connect(&cluster.nodes[other].address).await;
     assert_eq!(cluster_totals(&channel).await, exact, "the same state after a full restart");
-    check_consistency(&channel).await;
+    wait_consistent(&channel, SHARDS as usize, 3).await;
 }
 
 /// Three coordinators: killing the coordinator leader keeps the data path serving, and the new

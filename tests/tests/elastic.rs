@@ -26,7 +26,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
-use pulse_tests::cluster::{CLUSTER_WAIT, args, connect, coordinator_leader, start_node, wait_for_state};
+use pulse_tests::cluster::{
+    CLUSTER_WAIT, args, connect, coordinator_leader, start_node, wait_consistent, wait_for_state,
+};
 use pulse_tests::process::{PulsedProcess, free_address, pulsectl_binary};
 use pulse_tests::totals;
 use tonic::transport::Channel;
@@ -205,19 +207,6 @@ async fn cluster_totals(channel: &Channel) -> BTreeMap<String, (u64, f64)> {
     answer.activities.into_iter().map(|a| (a.customer_id, (a.purchase_count, a.total_amount))).collect()
 }
 
-/// Every replica of every shard hashes the same at the same index, `replicas` per shard.
-async fn check_consistency(channel: &Channel, replicas: usize) {
-    let mut client = ClusterServiceClient::new(channel.clone());
-    let mut request = tonic::Request::new(v1::CheckConsistencyRequest { shard_ids: vec![] });
-    request.set_timeout(CLUSTER_WAIT);
-    let answer = client.check_consistency(request).await.unwrap().into_inner();
-    assert_eq!(answer.shards.len() as u64, SHARDS);
-    for shard in &answer.shards {
-        assert_eq!(shard.hashes.len(), replicas, "every replica hashed: {shard:?}");
-    }
-    assert!(answer.consistent, "replicas differ: {:?}", answer.shards);
-}
-
 /// Whether the cluster is settled over exactly the nodes `members` (ids): every shard has 3
 /// voters on them and no learner, and replicas and leaders are balanced within ±1.
 fn settled_over(state: &v1::ClusterState, members: &[u64]) -> bool {
@@ -373,7 +362,7 @@ async fn scale_out_from_3_to_5_nodes_then_drain_back_to_3_under_load() {
     assert!(failures.is_empty(), "clients saw failures during the moves: {failures:?}");
     let everything = totals(sent.iter().flat_map(|(r, _)| r.events.iter()));
     assert_eq!(cluster_totals(&channel).await, everything, "every acknowledged event exactly once");
-    check_consistency(&channel, 3).await;
+    wait_consistent(&channel, SHARDS as usize, 3).await;
     drop(coordinators.pop());
 }
 
@@ -419,7 +408,7 @@ async fn a_node_lost_for_good_has_its_replicas_recreated_on_the_others() {
     load.wait_progress(10).await;
     let (sent, _failures) = load.stop().await;
     check_acknowledged(&channel, &sent).await;
-    check_consistency(&channel, 3).await;
+    wait_consistent(&channel, SHARDS as usize, 3).await;
 
     // The node comes back: UP again, its stale replicas are dropped, and it gets replicas back.
     nodes[victim].restart();
@@ -433,7 +422,7 @@ async fn a_node_lost_for_good_has_its_replicas_recreated_on_the_others() {
     let log = std::fs::read_to_string(&nodes[victim].log).unwrap();
     assert!(log.contains("removed a shard replica moved to other nodes"), "no stale replica collected");
     check_acknowledged(&channel, &sent).await;
-    check_consistency(&channel, 3).await;
+    wait_consistent(&channel, SHARDS as usize, 3).await;
     drop(coordinators.pop());
 }
 
@@ -476,6 +465,6 @@ async fn a_scale_out_completes_across_a_coordinator_leader_kill() {
     let (sent, failures) = load.stop().await;
     assert!(failures.is_empty(), "clients saw failures: {failures:?}");
     assert_eq!(cluster_totals(&node_1).await, totals(sent.iter().flat_map(|(r, _)| r.events.iter())));
-    check_consistency(&node_1, 3).await;
+    wait_consistent(&node_1, SHARDS as usize, 3).await;
     nodes.push(late);
 }

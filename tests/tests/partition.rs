@@ -27,8 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pulse_proto::v1;
 use pulse_proto::v1::activity_service_client::ActivityServiceClient;
-use pulse_proto::v1::cluster_service_client::ClusterServiceClient;
-use pulse_tests::cluster::{args, node_args, wait_for_state};
+use pulse_tests::cluster::{args, node_args, wait_consistent, wait_for_state};
 use pulse_tests::netns::{Host, Network};
 use pulse_tests::process::PulsedProcess;
 use pulse_tests::totals;
@@ -50,10 +49,6 @@ const BATCHES_PER_PHASE: usize = 10;
 const ATTEMPTS: usize = 3;
 /// Deadline of one Ingest request (the gateway retries inside it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Bound of every wait for the cluster.
-const CLUSTER_WAIT: Duration = Duration::from_secs(90);
-/// Pause between two attempts of a polling loop.
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The processes of the cluster, each in its host namespace.
 struct Cluster {
@@ -234,42 +229,6 @@ async fn reachable(address: &str, wait: Duration) -> bool {
     matches!(tokio::time::timeout(wait, client.check(request)).await, Ok(Ok(_)))
 }
 
-/// Polls `CheckConsistency` through `gateway` until every shard has 3 replica hashes at one
-/// raft index and they are equal, for at most [`CLUSTER_WAIT`]; the number of checks it took.
-async fn wait_consistent(gateway: &str) -> usize {
-    let started = Instant::now();
-    let mut client = ClusterServiceClient::new(channel(gateway));
-    let mut last = String::from("no answer yet");
-    for attempt in 1..=300 {
-        let mut request = tonic::Request::new(v1::CheckConsistencyRequest { shard_ids: vec![] });
-        request.set_timeout(REQUEST_TIMEOUT);
-        match tokio::time::timeout(
-            REQUEST_TIMEOUT + Duration::from_secs(1),
-            client.check_consistency(request),
-        )
-        .await
-        {
-            Ok(Ok(answer)) => {
-                let answer = answer.into_inner();
-                let complete = answer.shards.len() == SHARDS
-                    && answer.shards.iter().all(|shard| {
-                        shard.hashes.len() == 3
-                            && shard.hashes.iter().all(|h| h.applied_index == shard.hashes[0].applied_index)
-                    });
-                if answer.consistent && complete {
-                    return attempt;
-                }
-                last = format!("{answer:?}");
-            }
-            Ok(Err(status)) => last = format!("{status:?}"),
-            Err(_) => last = "no answer inside the deadline".into(),
-        }
-        assert!(started.elapsed() < CLUSTER_WAIT, "replicas not consistent after {CLUSTER_WAIT:?}: {last}");
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
-    panic!("replicas not consistent after 300 checks: {last}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_majority_serves_through_a_partition_and_the_cut_node_catches_up() {
     let started = Instant::now();
@@ -328,7 +287,7 @@ async fn the_majority_serves_through_a_partition_and_the_cut_node_catches_up() {
     network.heal(&cluster.node_hosts[victim]);
     let healed_at = Instant::now();
     step(started, &format!("healed node {victim_id}"));
-    let checks = wait_consistent(&victim_address).await;
+    let checks = wait_consistent(&channel(&victim_address), SHARDS, NODES).await;
     step(
         started,
         &format!("every replica equal {:?} after healing ({checks} consistency checks)", healed_at.elapsed()),

@@ -327,11 +327,12 @@ mod tests {
         assert_eq!(exhausted.code(), Code::ResourceExhausted, "not retried");
 
         let started = Instant::now();
-        let near = started + Duration::from_millis(300);
+        let near = started + Duration::from_secs(1);
         let down =
             routing.call_leader(7, near, |_| async { Err::<(), _>(not_leader(None)) }).await.unwrap_err();
         assert!(matches!(down, Error::DeadlineExceeded { shard_id: 7, attempts, .. } if attempts > 1));
-        assert!(started.elapsed() < Duration::from_secs(2), "bounded by the deadline");
+        // Generous on a loaded machine; without the deadline it would retry forever.
+        assert!(started.elapsed() < Duration::from_secs(6), "bounded by the deadline");
 
         let unknown = routing.call_leader(8, near + Duration::from_millis(300), |_| async { Ok(()) }).await;
         assert!(matches!(unknown, Err(Error::DeadlineExceeded { shard_id: 8, attempts: 0, .. })));

@@ -108,11 +108,12 @@ async fn the_leader_replicates_to_every_node_and_followers_redirect() {
 
 #[tokio::test]
 async fn an_isolated_leader_times_out_proposals_and_fails_them_on_shutdown() {
-    let cluster = Cluster::start(test_config()).await;
+    // A 5 s election timeout: the isolated leader keeps leading however slow the machine is.
+    let cluster = Cluster::start(RaftConfig { election_ticks: 500, ..test_config() }).await;
     within("propose", cluster.handle(1).propose(SHARD, b"before".to_vec(), far_deadline())).await.unwrap();
 
     cluster.network.isolate(1);
-    // The election timeout is 1 s, so the leader keeps believing it leads while these wait.
+    // The leader keeps believing it leads while these wait.
     let short =
         cluster.handle(1).propose(SHARD, b"short".to_vec(), Instant::now() + Duration::from_millis(100));
     let long = cluster.handle(1).propose(SHARD, b"long".to_vec(), far_deadline());
@@ -135,6 +136,12 @@ async fn leadership_moves_with_a_transfer_and_proposals_follow_it() {
     within("propose", cluster.handle(1).propose(SHARD, b"on 1".to_vec(), far_deadline())).await.unwrap();
     within("transfer", cluster.handle(1).transfer_leader(SHARD, 2)).await.unwrap();
     eventually("node 2 leads", || async { (cluster.leader().await == Some(2)).then_some(()) }).await;
+    // Node 1 steps down on node 2's vote request, and learns who leads from its first append.
+    eventually("node 1 knows node 2 leads", || async {
+        let status = cluster.handle(1).shard_status(SHARD).await.unwrap();
+        (status.leader_id == Some(2)).then_some(())
+    })
+    .await;
 
     let refused = within("propose", cluster.handle(1).propose(SHARD, b"x".to_vec(), far_deadline())).await;
     assert_eq!(refused, Err(ProposeError::NotLeader { shard_id: SHARD, leader_hint: Some(2) }));
@@ -194,7 +201,9 @@ async fn a_deposed_leader_fails_its_pending_proposals_with_not_leader() {
 
 #[tokio::test]
 async fn lease_reads_answer_on_the_leader_and_stop_during_a_transfer() {
-    let cluster = Cluster::start(RaftConfig { lease_reads: true, ..test_config() }).await;
+    // A 5 s election timeout: raft abandons a pending transfer after it, however slow the machine.
+    let cluster =
+        Cluster::start(RaftConfig { lease_reads: true, election_ticks: 500, ..test_config() }).await;
     let last = within("propose", cluster.handle(1).propose(SHARD, vec![1], far_deadline())).await.unwrap();
     let read_index = within("read", cluster.handle(1).read_index(SHARD, far_deadline())).await.unwrap();
     assert!(read_index >= last, "a lease read covers every acknowledged write");
@@ -294,10 +303,10 @@ async fn idle_replicas_stop_ticking_wake_on_demand_and_elect_when_the_leaders_no
 async fn with_lease_reads_a_group_never_hibernates() {
     let cluster = Cluster::start(RaftConfig { lease_reads: true, ..test_config() }).await;
     within("propose", cluster.handle(1).propose(SHARD, b"a".to_vec(), far_deadline())).await.unwrap();
-    let rounds = cluster.handle(1).stats().snapshot().rounds;
+    let ticks = cluster.handle(1).stats().snapshot().replica_ticks;
     // 20 quiet ticks would hibernate the group; give it three times as many.
-    eventually("60 more rounds", || async {
-        (cluster.handle(1).stats().snapshot().rounds >= rounds + 60).then_some(())
+    eventually("60 more ticks", || async {
+        (cluster.handle(1).stats().snapshot().replica_ticks >= ticks + 60).then_some(())
     })
     .await;
     for node_id in NODES {
