@@ -429,12 +429,13 @@ impl<E: StorageEngine, O> Peer<E, O> {
             let refusal = ProposeError::NotLeader { shard_id: self.shard_id, leader_hint: Some(transferee) };
             return read.complete(Err(refusal), stats);
         }
+        // Issued by the round (`issue_reads`), together with every other read of this round.
         self.reads.push_unsent(read);
-        self.issue_reads();
     }
 
-    /// Hands parked reads to raft once the leader has committed an entry of its term (raft-rs
-    /// ignores a ReadIndex before that).
+    /// Hands the parked reads to raft as one ReadIndex request once the leader has committed an
+    /// entry of its term (raft-rs ignores a ReadIndex before that). Called at the start of
+    /// every round.
     pub(crate) fn issue_reads(&mut self) {
         if !self.reads.has_unsent()
             || self.raw_node.raft.state != StateRole::Leader
@@ -442,9 +443,8 @@ impl<E: StorageEngine, O> Peer<E, O> {
         {
             return;
         }
-        for read in self.reads.take_unsent() {
-            self.raw_node.read_index(read.context());
-            self.reads.push_in_flight(read);
+        if let Some(context) = self.reads.issue() {
+            self.raw_node.read_index(context);
         }
     }
 

@@ -3,8 +3,11 @@
 //! A request goes through three stages:
 //! 1. *unsent*: waiting until the leader has committed an entry of its term (raft-rs silently
 //!    ignores a ReadIndex before that);
-//! 2. *in flight*: handed to `RawNode::read_index` with a unique context, waiting for raft to
-//!    confirm leadership with a quorum (a `ReadState` in a Ready);
+//! 2. *in flight*: handed to `RawNode::read_index`, waiting for raft to confirm leadership with
+//!    a quorum (a `ReadState` in a Ready). Every read parked when a round starts goes out in ONE
+//!    request (the context is the first read's id), as TiKV batches its read index requests:
+//!    each request costs a heartbeat to every follower, and the index taken when the batch is
+//!    issued is linearizable for every read that arrived before;
 //! 3. *confirmed*: the read index is known; answered once the replica has applied up to it.
 //!
 //! Unsent and in-flight requests fail with `NotLeader` when the replica loses leadership;
@@ -64,7 +67,8 @@ pub(crate) fn answer_read(reply: ReadReply, result: Result<u64, ProposeError>, s
 pub(crate) struct ReadQueue {
     shard_id: u64,
     unsent: Vec<PendingRead>,
-    in_flight: BTreeMap<u64, PendingRead>,
+    /// Batches handed to raft, by request context (the id of the batch's first read).
+    in_flight: BTreeMap<u64, Vec<PendingRead>>,
     /// Confirmed reads and their read index, waiting for the apply index to reach it.
     confirmed: Vec<(u64, PendingRead)>,
 }
@@ -75,7 +79,7 @@ impl ReadQueue {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.unsent.len() + self.in_flight.len() + self.confirmed.len()
+        self.unsent.len() + self.in_flight.values().map(Vec::len).sum::<usize>() + self.confirmed.len()
     }
 
     pub(crate) fn has_unsent(&self) -> bool {
@@ -87,24 +91,23 @@ impl ReadQueue {
         self.unsent.push(read);
     }
 
-    /// The parked reads, to issue now.
-    pub(crate) fn take_unsent(&mut self) -> Vec<PendingRead> {
-        std::mem::take(&mut self.unsent)
+    /// Moves every parked read into one in-flight batch; returns the raft request context to
+    /// issue it with, `None` when nothing was parked.
+    pub(crate) fn issue(&mut self) -> Option<Vec<u8>> {
+        let batch = std::mem::take(&mut self.unsent);
+        let context = batch.first()?.context();
+        self.in_flight.insert(batch[0].id, batch);
+        Some(context)
     }
 
-    /// Records a read just handed to raft.
-    pub(crate) fn push_in_flight(&mut self, read: PendingRead) {
-        self.in_flight.insert(read.id, read);
-    }
-
-    /// raft confirmed the read with context `context` at `read_index`. Unknown contexts (a
-    /// read already timed out) are ignored.
+    /// raft confirmed the batch with context `context` at `read_index`. Unknown contexts (a
+    /// batch whose reads all timed out) are ignored.
     pub(crate) fn confirm(&mut self, context: &[u8], read_index: u64) {
         let Ok(id) = <[u8; 8]>::try_from(context).map(u64::from_be_bytes) else {
             return;
         };
-        if let Some(read) = self.in_flight.remove(&id) {
-            self.confirmed.push((read_index, read));
+        if let Some(batch) = self.in_flight.remove(&id) {
+            self.confirmed.extend(batch.into_iter().map(|read| (read_index, read)));
         }
     }
 
@@ -127,7 +130,7 @@ impl ReadQueue {
         for read in self.unsent.drain(..) {
             read.complete(Err(error.clone()), stats);
         }
-        for (_, read) in std::mem::take(&mut self.in_flight) {
+        for read in std::mem::take(&mut self.in_flight).into_values().flatten() {
             read.complete(Err(error.clone()), stats);
         }
     }
@@ -149,13 +152,17 @@ impl ReadQueue {
         for read in expired {
             read.complete(Err(timeout.clone()), stats);
         }
-        let expired: Vec<u64> =
-            self.in_flight.values().filter(|read| read.deadline <= now).map(|read| read.id).collect();
-        for id in expired {
-            if let Some(read) = self.in_flight.remove(&id) {
-                read.complete(Err(timeout.clone()), stats);
+        for batch in self.in_flight.values_mut() {
+            if batch.iter().any(|read| read.deadline <= now) {
+                let (expired, waiting) =
+                    std::mem::take(batch).into_iter().partition(|read| read.deadline <= now);
+                *batch = waiting;
+                for read in expired {
+                    read.complete(Err(timeout.clone()), stats);
+                }
             }
         }
+        self.in_flight.retain(|_, batch| !batch.is_empty());
         let (expired, confirmed): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.confirmed).into_iter().partition(|(_, read)| read.deadline <= now);
         self.confirmed = confirmed;
@@ -183,9 +190,10 @@ mod tests {
         let mut queue = ReadQueue::new(2);
         let (first, mut first_rx) = read(1, later);
         let (second, mut second_rx) = read(2, later);
-        let context = first.context();
-        queue.push_in_flight(first);
-        queue.push_in_flight(second);
+        queue.push_unsent(first);
+        let context = queue.issue().unwrap();
+        queue.push_unsent(second);
+        queue.issue().unwrap();
         queue.confirm(&context, 10);
         queue.confirm(b"not a read id", 3);
         queue.complete_applied(9, &stats);
@@ -206,15 +214,46 @@ mod tests {
         let (unsent, mut unsent_rx) = read(1, now);
         let (in_flight, mut in_flight_rx) = read(2, now);
         let (confirmed, mut confirmed_rx) = read(3, now);
-        let context = confirmed.context();
-        queue.push_unsent(unsent);
-        queue.push_in_flight(in_flight);
-        queue.push_in_flight(confirmed);
+        queue.push_unsent(in_flight);
+        queue.issue().unwrap();
+        queue.push_unsent(confirmed);
+        let context = queue.issue().unwrap();
         queue.confirm(&context, 100);
+        queue.push_unsent(unsent);
         queue.fail_expired(now, &stats);
         for receiver in [&mut unsent_rx, &mut in_flight_rx, &mut confirmed_rx] {
             assert_eq!(receiver.try_recv().unwrap(), Err(ProposeError::Timeout { shard_id: 2 }));
         }
         assert_eq!(stats.snapshot().reads_failed, 3);
+    }
+
+    #[test]
+    fn reads_parked_together_share_one_request_and_its_index() {
+        let stats = RuntimeStats::default();
+        let later = Instant::now() + Duration::from_secs(60);
+        let mut queue = ReadQueue::new(2);
+        assert_eq!(queue.issue(), None, "nothing parked, nothing to issue");
+        let (first, mut first_rx) = read(7, later);
+        let (second, mut second_rx) = read(8, later);
+        let (short, mut short_rx) = read(9, Instant::now());
+        queue.push_unsent(first);
+        queue.push_unsent(second);
+        queue.push_unsent(short);
+        let context = queue.issue().unwrap();
+        assert_eq!(context, 7u64.to_be_bytes().to_vec(), "the first read's id");
+        assert!(!queue.has_unsent());
+        assert_eq!(queue.len(), 3);
+
+        // One read of the batch times out alone; the others stay in flight.
+        queue.fail_expired(Instant::now(), &stats);
+        assert_eq!(short_rx.try_recv().unwrap(), Err(ProposeError::Timeout { shard_id: 2 }));
+        assert_eq!(queue.len(), 2);
+
+        queue.confirm(&context, 42);
+        queue.complete_applied(42, &stats);
+        assert_eq!(first_rx.try_recv().unwrap(), Ok(42));
+        assert_eq!(second_rx.try_recv().unwrap(), Ok(42));
+        assert_eq!(queue.len(), 0);
+        assert_eq!(stats.snapshot().reads_ok, 2);
     }
 }
