@@ -25,7 +25,8 @@ pub struct Cli {
     /// Requests in flight at once (closed loop), or the most in flight (open loop).
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// HTTP/2 connections, shared round-robin by the workers and spread over `--addr`.
+    /// HTTP/2 connections, shared round-robin by the workers and spread over `--addr` (with
+    /// `--routing client`, only the preload and the gateway-only scenarios use them).
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
     /// Open loop: requests per second on a fixed schedule, latencies measured from each
@@ -65,6 +66,31 @@ pub struct Cli {
     /// file (for `pulsectl ingest`) and exit.
     #[arg(long)]
     pub write_events: Option<PathBuf>,
+    /// Who routes each request to its shard's leader: `gateway` (a gateway forwards it, one
+    /// extra hop) or `client` (pulse-client's route table, `--addr` as seeds). `client` applies
+    /// to ingest, get, batch-get and mixed; segment-list and watch always use the gateways.
+    #[arg(long, value_enum, default_value_t = Routing::Gateway)]
+    pub routing: Routing,
+}
+
+/// Who routes requests to shard leaders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Routing {
+    /// Requests go to the `--addr` gateways, which forward each one to its shard's leader.
+    Gateway,
+    /// `pulse_client::Client` sends each request straight to its shard's leader (an ingest
+    /// batch split by shard).
+    Client,
+}
+
+impl Routing {
+    /// The name as given on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Routing::Gateway => "gateway",
+            Routing::Client => "client",
+        }
+    }
 }
 
 /// The scenarios.
@@ -107,6 +133,15 @@ impl ScenarioKind {
         }
     }
 
+    /// Whether the scenario's requests are point requests that `--routing client` can send
+    /// straight to shard leaders (segment listings and the watch stream need a gateway).
+    pub fn client_routable(self) -> bool {
+        matches!(
+            self,
+            ScenarioKind::Ingest | ScenarioKind::Get | ScenarioKind::BatchGet | ScenarioKind::Mixed
+        )
+    }
+
     /// Whether the scenario reads customers that must exist first.
     pub fn reads_customers(self) -> bool {
         matches!(
@@ -135,6 +170,12 @@ impl Cli {
             anyhow::bail!("--addr: {bad:?} is not HOST:PORT");
         }
         Ok(())
+    }
+
+    /// The routing the run actually uses: `--routing`, except that scenarios which are not
+    /// [client-routable](ScenarioKind::client_routable) always go through the gateways.
+    pub fn effective_routing(&self) -> Routing {
+        if self.scenario.client_routable() { self.routing } else { Routing::Gateway }
     }
 
     /// `--batch-size` or the scenario's default.
@@ -179,6 +220,31 @@ mod tests {
         assert_eq!(cli.duration, Duration::from_secs(30));
         assert_eq!(cli.rate, Some(1000.0));
         assert_eq!(cli.batch_size(), 100);
+        assert_eq!(cli.routing, Routing::Gateway, "gateway routing is the default");
+    }
+
+    #[test]
+    fn routing_client_parses_and_applies_to_point_scenarios_only() {
+        let cli = Cli::try_parse_from(["pulse-loadgen", "--addr", "127.0.0.1:50051", "--routing", "client"])
+            .unwrap();
+        cli.validate().unwrap();
+        assert_eq!(cli.routing, Routing::Client);
+        assert_eq!(cli.effective_routing(), Routing::Client, "get is client-routable");
+        let cli = Cli::try_parse_from([
+            "pulse-loadgen",
+            "--addr",
+            "127.0.0.1:50051",
+            "--routing",
+            "client",
+            "--scenario",
+            "watch",
+        ])
+        .unwrap();
+        assert_eq!(cli.effective_routing(), Routing::Gateway, "watch needs a gateway");
+        let cli = Cli::try_parse_from(["pulse-loadgen", "--addr", "127.0.0.1:50051", "--routing", "gateway"])
+            .unwrap();
+        assert_eq!(cli.routing, Routing::Gateway);
+        assert!(Cli::try_parse_from(["pulse-loadgen", "--addr", "x:1", "--routing", "direct"]).is_err());
     }
 
     #[test]

@@ -163,7 +163,7 @@ mod tests {
         let schedule =
             Schedule { warmup: Duration::from_secs(1), duration: Duration::from_secs(2), rate: None };
         let (recorder, elapsed) = drive(workers, schedule, "test").await;
-        let summary = recorder.summarize("test", elapsed);
+        let summary = recorder.summarize("test", "gateway", elapsed);
         // 4 workers × 100 calls/s × 2 s, with paused time exact to a call or two
         assert!((790..=810).contains(&summary.count), "{}", summary.count);
         assert!((summary.latency_ms.p50 - 10.0).abs() < 0.1);
@@ -180,7 +180,7 @@ mod tests {
         let schedule =
             Schedule { warmup: Duration::ZERO, duration: Duration::from_secs(1), rate: Some(80.0) };
         let (recorder, elapsed) = drive(workers, schedule, "test").await;
-        let summary = recorder.summarize("test", elapsed);
+        let summary = recorder.summarize("test", "gateway", elapsed);
         assert_eq!(summary.count, 80);
         assert!(summary.latency_ms.max > 550.0, "queueing shows: {}", summary.latency_ms.max);
         assert!((summary.latency_ms.min - 20.0).abs() < 0.1);

@@ -3,6 +3,7 @@
 //! ```text
 //! pulse-loadgen --addr HOST:PORT[,HOST:PORT] --scenario NAME --duration 30s --warmup 5s
 //!               --concurrency N [--rate R] [--batch-size B] [--customers N] [--seed S] [--json FILE]
+//!               [--routing gateway|client]
 //! ```
 //!
 //! - `cli`: the command line (a contract with external harnesses).
@@ -31,7 +32,7 @@ use pulse_proto::v1::activity_service_client::ActivityServiceClient;
 use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::cli::{Cli, ScenarioKind};
+use crate::cli::{Cli, Routing, ScenarioKind};
 use crate::driver::{Schedule, drive};
 use crate::population::Population;
 use crate::scenario::{ClientWorker, Request, Shared, WatchBook, WatchWorker, follow_watch, wall_clock_ms};
@@ -57,6 +58,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return write_events(&population, now_ms, cli.history_days, path);
     }
     let channels = connect(&cli).await?;
+    let routing = cli.effective_routing();
+    if routing != cli.routing {
+        eprintln!(
+            "pulse-loadgen: the {} scenario needs the gateways; --routing {} ignored",
+            cli.scenario.name(),
+            cli.routing.name()
+        );
+    }
+    let routed = match routing {
+        Routing::Gateway => None,
+        Routing::Client => Some(connect_client(&cli).await?),
+    };
     if cli.scenario.reads_customers() && !cli.no_preload {
         preload(&population, now_ms, cli.history_days, &channels).await?;
     }
@@ -102,7 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         for _ in 0..lost {
             latencies.record(WATCH_GRACE, tonic::Code::DeadlineExceeded, 0);
         }
-        latencies.summarize(cli.scenario.name(), elapsed)
+        latencies.summarize(cli.scenario.name(), routing.name(), elapsed)
     } else {
         let request = match cli.scenario {
             ScenarioKind::Ingest => Request::Ingest,
@@ -112,10 +125,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ScenarioKind::SegmentList | ScenarioKind::Watch => Request::SegmentList,
         };
         let workers = (0..cli.concurrency)
-            .map(|i| ClientWorker::new(channel_of(i), shared.clone(), cli.seed, i, request))
+            .map(|i| ClientWorker::new(channel_of(i), routed.clone(), shared.clone(), cli.seed, i, request))
             .collect();
         let (recorder, elapsed) = drive(workers, schedule, cli.scenario.name()).await;
-        recorder.summarize(cli.scenario.name(), elapsed)
+        recorder.summarize(cli.scenario.name(), routing.name(), elapsed)
     };
     print!("{}", summary.render());
     if let Some(path) = &cli.json {
@@ -139,6 +152,15 @@ async fn connect(cli: &Cli) -> anyhow::Result<Vec<Channel>> {
         channels.push(channel);
     }
     Ok(channels)
+}
+
+/// The client of `--routing client`, seeded with the `--addr` gateways, each call bounded by
+/// `--timeout`. One client (route table and per-node channels) is shared by all workers.
+async fn connect_client(cli: &Cli) -> anyhow::Result<pulse_client::Client> {
+    let config = pulse_client::ClientConfig { request_timeout: cli.timeout, ..Default::default() };
+    pulse_client::Client::connect_with(&cli.addr, config)
+        .await
+        .context("--routing client: fetching the route table from --addr")
 }
 
 /// Sends every customer's history (deterministic event ids: re-sending is deduplicated).

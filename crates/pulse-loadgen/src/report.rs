@@ -52,8 +52,9 @@ impl Recorder {
         }
     }
 
-    /// The run's figures over `elapsed` (the measured time, warm-up excluded).
-    pub fn summarize(&self, scenario: &str, elapsed: Duration) -> Summary {
+    /// The run's figures over `elapsed` (the measured time, warm-up excluded), for `scenario`
+    /// sent with `routing` (`gateway` or `client`).
+    pub fn summarize(&self, scenario: &str, routing: &str, elapsed: Duration) -> Summary {
         let count = self.latencies_us.len();
         let ok = self.status_codes.get(code_name(tonic::Code::Ok)).copied().unwrap_or(0);
         let seconds = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
@@ -61,6 +62,7 @@ impl Recorder {
         let quantile = |q: f64| if count == 0 { 0.0 } else { ms(self.latencies_us.value_at_quantile(q)) };
         Summary {
             scenario: scenario.to_owned(),
+            routing: routing.to_owned(),
             count,
             errors: count - ok,
             duration_s: elapsed.as_secs_f64(),
@@ -107,6 +109,8 @@ pub struct LatencySummary {
 pub struct Summary {
     /// Scenario name.
     pub scenario: String,
+    /// Who routed the requests to shard leaders: `gateway` or `client` (pulse-client).
+    pub routing: String,
     /// Requests measured (after the warm-up), successful or not.
     pub count: u64,
     /// Requests that did not end with OK.
@@ -129,6 +133,7 @@ impl Summary {
         let l = &self.latency_ms;
         let mut out = String::new();
         let _ = writeln!(out, "\nSummary ({}):", self.scenario);
+        let _ = writeln!(out, "  Routing:      {}", self.routing);
         let _ = writeln!(out, "  Count:        {}", self.count);
         let _ = writeln!(out, "  Total:        {:.2} s", self.duration_s);
         let _ = writeln!(out, "  Slowest:      {:.2} ms", l.max);
@@ -185,7 +190,7 @@ mod tests {
         }
         b.record(Duration::from_millis(500), tonic::Code::Unavailable, 10);
         a.merge(&b);
-        let summary = a.summarize("get", Duration::from_secs(2));
+        let summary = a.summarize("get", "client", Duration::from_secs(2));
         assert_eq!((summary.count, summary.errors), (101, 1));
         assert!((summary.rps - 50.5).abs() < 1e-9);
         assert!((summary.eps - 500.0).abs() < 1e-9, "failed requests carry no units");
@@ -196,18 +201,30 @@ mod tests {
         assert_eq!(summary.status_codes["UNAVAILABLE"], 1);
 
         let json = serde_json::to_value(&summary).unwrap();
-        for key in ["scenario", "count", "errors", "duration_s", "rps", "eps", "latency_ms", "status_codes"] {
+        for key in [
+            "scenario",
+            "routing",
+            "count",
+            "errors",
+            "duration_s",
+            "rps",
+            "eps",
+            "latency_ms",
+            "status_codes",
+        ] {
             assert!(json.get(key).is_some(), "{key}");
         }
         for key in ["avg", "min", "max", "p50", "p90", "p95", "p99", "p999"] {
             assert!(json["latency_ms"].get(key).is_some(), "latency_ms.{key}");
         }
+        assert_eq!(json["routing"], "client");
         assert!(summary.render().contains("[UNAVAILABLE]   1 responses"));
+        assert!(summary.render().contains("Routing:      client"));
     }
 
     #[test]
     fn an_empty_run_reports_zeros() {
-        let summary = Recorder::default().summarize("ingest", Duration::from_secs(1));
+        let summary = Recorder::default().summarize("ingest", "gateway", Duration::from_secs(1));
         assert_eq!(summary.count, 0);
         assert_eq!(summary.latency_ms.p99, 0.0);
     }

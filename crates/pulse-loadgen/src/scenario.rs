@@ -91,17 +91,29 @@ pub enum Request {
 
 /// A worker of the request/response scenarios.
 pub struct ClientWorker {
+    /// The gateway connection: every request with gateway routing, segment listings always.
     client: ActivityServiceClient<Channel>,
+    /// With `--routing client`: the run's shared client, which sends Ingest, GetActivity and
+    /// BatchGetActivity straight to shard leaders instead of through `client`'s gateway.
+    routed: Option<pulse_client::Client>,
     shared: Arc<Shared>,
     rng: StdRng,
     request: Request,
 }
 
 impl ClientWorker {
-    /// Worker number `index` on `channel`.
-    pub fn new(channel: Channel, shared: Arc<Shared>, seed: u64, index: usize, request: Request) -> Self {
+    /// Worker number `index` on `channel`; its point requests go through `routed` when given.
+    pub fn new(
+        channel: Channel,
+        routed: Option<pulse_client::Client>,
+        shared: Arc<Shared>,
+        seed: u64,
+        index: usize,
+        request: Request,
+    ) -> Self {
         Self {
             client: ActivityServiceClient::new(channel),
+            routed,
             shared,
             rng: StdRng::seed_from_u64(seed.wrapping_add(index as u64 + 1)),
             request,
@@ -111,6 +123,12 @@ impl ClientWorker {
     async fn ingest(&mut self) -> Outcome {
         let events = self.shared.fresh_events(self.shared.batch_size, &mut self.rng);
         let count = events.len() as u64;
+        if let Some(routed) = &self.routed {
+            return match routed.ingest(events).await {
+                Ok(_) => (tonic::Code::Ok, count),
+                Err(error) => (error.code(), 0),
+            };
+        }
         let request = self.shared.request(v1::IngestRequest { events });
         match self.client.ingest(request).await {
             Ok(_) => (tonic::Code::Ok, count),
@@ -120,6 +138,13 @@ impl ClientWorker {
 
     async fn get(&mut self) -> Outcome {
         let customer_id = self.shared.population.pick(&mut self.rng).id.clone();
+        if let Some(routed) = &self.routed {
+            // as the gateway request below: as of the leader's now, default consistency
+            return match routed.get_activity(&customer_id, 0, v1::Consistency::Unspecified).await {
+                Ok(_) => (tonic::Code::Ok, 1),
+                Err(error) => (error.code(), 0),
+            };
+        }
         let request = self.shared.request(v1::GetActivityRequest { customer_id, ..Default::default() });
         match self.client.get_activity(request).await {
             Ok(_) => (tonic::Code::Ok, 1),
@@ -131,6 +156,12 @@ impl ClientWorker {
         let customer_ids = (0..self.shared.batch_size)
             .map(|_| self.shared.population.pick(&mut self.rng).id.clone())
             .collect();
+        if let Some(routed) = &self.routed {
+            return match routed.batch_get_activity(customer_ids, 0, v1::Consistency::Unspecified).await {
+                Ok(response) => (tonic::Code::Ok, response.activities.len() as u64),
+                Err(error) => (error.code(), 0),
+            };
+        }
         let request = self.shared.request(v1::BatchGetActivityRequest { customer_ids, ..Default::default() });
         match self.client.batch_get_activity(request).await {
             Ok(response) => (tonic::Code::Ok, response.get_ref().activities.len() as u64),
