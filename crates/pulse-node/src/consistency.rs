@@ -10,7 +10,8 @@
 //!                  ‖ for each CF section, in this order, each entry in key order:
 //!                      tag(1) ‖ len(key) u64 LE ‖ key ‖ len(value) u64 LE ‖ value )
 //!
-//!  tag 1  state      [range.state_start, range.state_end)  (customers and dedup windows)
+//!  tag 1  state      [range.state_start, range.state_end)  (customers, legacy dedup windows)
+//!  tag 6  dedup      [range.state_start, range.state_end)  (event ids of the window)
 //!  tag 2  index      every entry whose customer hash is in the range (the CF is node-wide)
 //!  tag 3  timers     shard | …
 //!  tag 4  changelog  shard | …
@@ -36,7 +37,7 @@ use crate::shard::ShardConfig;
 
 /// Start of the hashed stream: a different layout of the stream must get a new domain, so
 /// replicas running different layouts never compare equal by accident.
-const DOMAIN: &[u8] = b"pulse.shard.consistency.v1";
+const DOMAIN: &[u8] = b"pulse.shard.consistency.v2";
 
 /// Section tags of the hashed stream, one per kind of data.
 const SECTION_STATE: u8 = 1;
@@ -44,6 +45,7 @@ const SECTION_INDEX: u8 = 2;
 const SECTION_TIMERS: u8 = 3;
 const SECTION_CHANGELOG: u8 = 4;
 const SECTION_CONFIG: u8 = 5;
+const SECTION_DEDUP: u8 = 6;
 
 /// Separator between segment and customer id in `index` keys (see `keys::index_key`).
 const INDEX_SEPARATOR: u8 = 0x00;
@@ -85,10 +87,12 @@ pub(crate) fn compute<E: StorageEngine>(engine: &E, shard: ShardConfig) -> Resul
 
     let start = shard.range.state_start();
     let end = shard.range.state_end();
-    engine.scan(ColumnFamily::State, &start, end.as_deref(), |key, value| {
-        hasher.entry(SECTION_STATE, key, value);
-        Ok(ControlFlow::Continue(()))
-    })?;
+    for (section, family) in [(SECTION_STATE, ColumnFamily::State), (SECTION_DEDUP, ColumnFamily::Dedup)] {
+        engine.scan(family, &start, end.as_deref(), |key, value| {
+            hasher.entry(section, key, value);
+            Ok(ControlFlow::Continue(()))
+        })?;
+    }
 
     engine.scan(ColumnFamily::Index, b"", None, |key, value| {
         if index_key_hash(key).is_some_and(|hash| shard.range.contains(hash)) {

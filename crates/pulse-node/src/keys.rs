@@ -5,8 +5,8 @@
 use pulse_scoring::Dimension;
 use pulse_storage::{customer_hash, state_key};
 
-/// Suffix of a customer's event-id key in `state`. UTF-8 never contains 0xFF, so the key cannot
-/// collide with another customer's state key.
+/// Suffix of a customer's legacy deduplication window key in `state`, and separator of its
+/// `dedup` keys. UTF-8 never contains 0xFF, so neither can collide with another customer's key.
 pub(crate) const EVENT_IDS_SUFFIX: u8 = 0xFF;
 /// Separator between segment and customer id in `index` keys (segment names never contain it).
 const INDEX_SEPARATOR: u8 = 0x00;
@@ -68,10 +68,25 @@ impl ShardRange {
     }
 }
 
-/// Key of a customer's event ids in `state`.
+/// Key of a customer's legacy deduplication window in `state` (one value holding every id of
+/// the window; replaced by [`dedup_key`]s the first time the customer is touched).
 pub fn event_ids_key(customer_id: &str) -> Vec<u8> {
     let mut key = state_key(customer_id);
     key.push(EVENT_IDS_SUFFIX);
+    key
+}
+
+/// Prefix of every `dedup` key of a customer: `h | customer_id | 0xFF`.
+pub fn dedup_prefix(customer_id: &str) -> Vec<u8> {
+    event_ids_key(customer_id)
+}
+
+/// `dedup` key of one event id (by its 64-bit hash) of a customer:
+/// `h | customer_id | 0xFF | id_hash`. Starting with the customer's hash, a shard's ids are a
+/// key range, like its states.
+pub fn dedup_key(customer_id: &str, id_hash: u64) -> Vec<u8> {
+    let mut key = dedup_prefix(customer_id);
+    key.extend_from_slice(&id_hash.to_be_bytes());
     key
 }
 
@@ -224,5 +239,8 @@ mod tests {
         assert!(a.starts_with(&index_segment_prefix(Dimension::ActivitySegment, "DAILY")));
         let ids = event_ids_key("bob");
         assert!(ids.starts_with(&state_key("bob")) && ids.last() == Some(&EVENT_IDS_SUFFIX));
+        let id = dedup_key("bob", 7);
+        assert!(id.starts_with(&dedup_prefix("bob")) && id.ends_with(&7u64.to_be_bytes()));
+        assert!(!dedup_key("bo", u64::MAX).starts_with(&dedup_prefix("bob")), "no prefix overlap");
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!  CF state      h | customer_id          → StoredCustomer (next timer + CustomerState)
-//!                h | customer_id | 0xFF   → RecentEventIds (deduplication window)
+//!                h | customer_id | 0xFF   → RecentEventIds (legacy window, moved to dedup)
+//!  CF dedup      h | customer_id | 0xFF | xxh3(event_id) → arrival_ms (deduplication window)
 //!  CF index      dimension | segment | 0x00 | customer_id → since_ms
 //!  CF timers     shard | due_ms | h | customer_id         → ()
 //!  CF changelog  shard | raft_index | seq                 → Transition
@@ -23,6 +24,7 @@
 //! - `keys`: the key codecs above.
 //! - [`ShardLayout`]: the shards a node hosts, persisted at its first start.
 //! - `stored_customer`: the value of a customer's state key.
+//! - `dedup`: the deduplication window, one `dedup` key per event id.
 //! - [`ShardStateMachine`]: apply an entry; the read side (activity at any `as_of`).
 //! - [`NodeStateMachine`]: the node's shards behind pulse-raft's `StateMachine`; [`ShardOpener`]
 //!   adds shards once it runs inside the raft runtime (cluster nodes).
@@ -42,6 +44,7 @@
 mod aggregate;
 mod command;
 mod consistency;
+mod dedup;
 mod error;
 mod keys;
 mod layout;

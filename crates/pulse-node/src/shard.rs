@@ -7,8 +7,8 @@ use std::sync::Arc;
 use prost::Message;
 use pulse_proto::v1;
 use pulse_scoring::{
-    Cause, CustomerActivity, Dimension, Event, RecentEventIds, RuleSet, ScoringConfig, SegmentDefinition,
-    Transition, next_reevaluation_ms,
+    Cause, CustomerActivity, Dimension, Event, RuleSet, ScoringConfig, SegmentDefinition, Transition,
+    next_reevaluation_ms,
 };
 use pulse_storage::{
     ColumnFamily, StorageEngine, WriteBatch, WriteOptions, customer_hash, prefix_upper_bound, state_key,
@@ -19,11 +19,12 @@ use tracing::{debug, info, warn};
 use crate::aggregate::encode_cursor;
 use crate::command::{ApplyOutput, ShardCommand};
 use crate::consistency;
+use crate::dedup;
 use crate::error::{NodeError, Result};
 use crate::keys::{
     EVENT_IDS_SUFFIX, ShardRange, apply_index_key, changelog_key, changelog_prefix, config_key,
-    consistency_hash_key, event_ids_key, index_key, parse_changelog_key, parse_timer_key,
-    pruned_changelog_key, reevaluation_cursor_key, timer_key, timers_prefix,
+    consistency_hash_key, index_key, parse_changelog_key, parse_timer_key, pruned_changelog_key,
+    reevaluation_cursor_key, timer_key, timers_prefix,
 };
 use crate::reader::{Scoring, ShardReader, SharedScoring, activity_of, current, install, load_customer};
 use crate::stored_customer::StoredCustomer;
@@ -265,17 +266,24 @@ impl<E: StorageEngine> ShardStateMachine<E> {
                 );
                 continue;
             }
-            let mut stored = self.load_customer(customer_id)?.unwrap_or_default();
-            let ids_key = event_ids_key(customer_id);
-            let mut ids = match self.engine.get(ColumnFamily::State, &ids_key)? {
-                Some(raw) => RecentEventIds::decode(&raw)?,
-                None => RecentEventIds::default(),
-            };
-            let fresh = ids.insert_all(
+            // A new customer has no ids anywhere: its ids start in the `dedup` family.
+            let loaded = self.load_customer(customer_id)?;
+            let new_customer = loaded.is_none();
+            let mut stored = loaded.unwrap_or_else(|| StoredCustomer {
+                ids_swept_ms: Some(arrival_ms),
+                ..StoredCustomer::default()
+            });
+            let before_swept = stored.ids_swept_ms;
+            let fresh = dedup::check_and_record(
+                &self.engine,
+                batch,
+                customer_id,
+                &mut stored,
+                new_customer,
                 positions.iter().map(|&p| events[p].event_id.as_str()),
                 arrival_ms,
                 self.current.config.dedup_window_ms,
-            );
+            )?;
             let mut cause = None;
             for (position, fresh) in positions.into_iter().zip(fresh) {
                 if fresh {
@@ -285,11 +293,18 @@ impl<E: StorageEngine> ShardStateMachine<E> {
                     cause = Some(event.event_id.clone());
                 }
             }
-            let Some(cause) = cause else { continue };
-            let as_of_ms = arrival_ms.max(stored.state.last_seen_ms);
-            self.reevaluate(batch, index, &mut seq, customer_id, &mut stored, as_of_ms, Cause::Event(cause))?;
+            match cause {
+                Some(cause) => {
+                    let as_of_ms = arrival_ms.max(stored.state.last_seen_ms);
+                    let cause = Cause::Event(cause);
+                    self.reevaluate(batch, index, &mut seq, customer_id, &mut stored, as_of_ms, cause)?;
+                }
+                // Only duplicates: nothing to score, but a sweep or a migration may have
+                // changed the bookkeeping.
+                None if stored.ids_swept_ms == before_swept => continue,
+                None => {}
+            }
             batch.put(ColumnFamily::State, &state_key(customer_id), &stored.encode());
-            batch.put(ColumnFamily::State, &ids_key, &ids.encode());
         }
         Ok(applied)
     }
@@ -329,6 +344,8 @@ impl<E: StorageEngine> ShardStateMachine<E> {
             };
             let as_of_ms = now_ms.max(stored.state.last_seen_ms);
             self.reevaluate(batch, index, &mut seq, &customer_id, &mut stored, as_of_ms, Cause::Time)?;
+            let window_ms = self.current.config.dedup_window_ms;
+            dedup::sweep_if_due(&self.engine, batch, &customer_id, &mut stored, now_ms, window_ms)?;
             batch.put(ColumnFamily::State, &state_key(&customer_id), &stored.encode());
             evaluated += 1;
         }
@@ -384,7 +401,7 @@ impl<E: StorageEngine> ShardStateMachine<E> {
     }
 
     fn apply_delete(&mut self, batch: &mut WriteBatch, customer_id: &str) -> Result<bool> {
-        batch.delete(ColumnFamily::State, &event_ids_key(customer_id));
+        dedup::delete_all(batch, customer_id);
         let Some(stored) = self.load_customer(customer_id)? else {
             return Ok(false);
         };

@@ -11,6 +11,7 @@
 //!  record   = cf (u8, ColumnFamily::index) ‖ len(key) u32 BE ‖ key ‖ len(value) u32 BE ‖ value
 //!
 //!  state      [range.state_start, range.state_end)
+//!  dedup      [range.state_start, range.state_end)
 //!  index      every entry whose customer hash is in the range (the CF is node-wide)
 //!  timers     shard | …
 //!  changelog  shard | …
@@ -66,10 +67,12 @@ pub(crate) fn encode<E: StorageEngine>(engine: &E, shard: ShardConfig) -> Result
 
     let start = shard.range.state_start();
     let end = shard.range.state_end();
-    engine.scan(ColumnFamily::State, &start, end.as_deref(), |key, value| {
-        record(ColumnFamily::State, key, value).map_err(storage_visitor_error)?;
-        Ok(ControlFlow::Continue(()))
-    })?;
+    for family in HASHED_FAMILIES {
+        engine.scan(family, &start, end.as_deref(), |key, value| {
+            record(family, key, value).map_err(storage_visitor_error)?;
+            Ok(ControlFlow::Continue(()))
+        })?;
+    }
     engine.scan(ColumnFamily::Index, b"", None, |key, value| {
         if index_key_hash(key).is_some_and(|hash| shard.range.contains(hash)) {
             record(ColumnFamily::Index, key, value).map_err(storage_visitor_error)?;
@@ -114,17 +117,19 @@ pub(crate) fn install<E: StorageEngine>(
 }
 
 /// Adds to `batch` the deletion of every key of `shard` in `engine`, in the key sets a snapshot
-/// covers (the state range, the shard's index entries, its timers, changelog and `meta` keys,
+/// covers (the state and dedup ranges, the shard's index entries, its timers, changelog and `meta` keys,
 /// the apply index included): what installing a snapshot replaces, and what a replica leaving
 /// the node deletes.
 pub(crate) fn clear<E: StorageEngine>(engine: &E, shard: ShardConfig, batch: &mut WriteBatch) -> Result<()> {
     let start = shard.range.state_start();
-    match shard.range.state_end() {
-        Some(end) => batch.delete_range(ColumnFamily::State, &start, &end),
-        None => engine.scan(ColumnFamily::State, &start, None, |key, _| {
-            batch.delete(ColumnFamily::State, key);
-            Ok(ControlFlow::Continue(()))
-        })?,
+    for family in HASHED_FAMILIES {
+        match shard.range.state_end() {
+            Some(end) => batch.delete_range(family, &start, &end),
+            None => engine.scan(family, &start, None, |key, _| {
+                batch.delete(family, key);
+                Ok(ControlFlow::Continue(()))
+            })?,
+        }
     }
     engine.scan(ColumnFamily::Index, b"", None, |key, _| {
         if index_key_hash(key).is_some_and(|hash| shard.range.contains(hash)) {
@@ -159,7 +164,7 @@ fn decode(shard: ShardConfig, data: &[u8]) -> Result<Vec<Record<'_>>> {
         let (key, after_key) = take_field(after_tag).ok_or_else(|| corrupt("truncated key".into()))?;
         let (value, after_value) = take_field(after_key).ok_or_else(|| corrupt("truncated value".into()))?;
         let belongs = match family {
-            ColumnFamily::State => {
+            ColumnFamily::State | ColumnFamily::Dedup => {
                 key.len() >= 8
                     && shard.range.contains(u64::from_be_bytes(key[..8].try_into().unwrap_or_default()))
             }
@@ -183,6 +188,10 @@ fn take_field(data: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = u32::from_be_bytes(len.try_into().ok()?) as usize;
     rest.split_at_checked(len)
 }
+
+/// The column families whose keys start with the customer's hash: a shard's keys in them are
+/// its hash range.
+const HASHED_FAMILIES: [ColumnFamily; 2] = [ColumnFamily::State, ColumnFamily::Dedup];
 
 /// The column families whose keys of a shard start with the shard id, with that prefix.
 fn prefixed_families(shard_id: u64) -> [(ColumnFamily, Vec<u8>); 3] {

@@ -4,9 +4,10 @@
 use pulse_node::{ApplyOutput, ShardCommand, ShardConfig, ShardRange, ShardStateMachine};
 use pulse_proto::v1;
 use pulse_scoring::{
-    CustomerState, Dimension, Event, EventKind, MS_PER_DAY, ScoringConfig, SegmentDefinition, score,
+    CustomerState, Dimension, Event, EventKind, MS_PER_DAY, RecentEventIds, ScoringConfig, SegmentDefinition,
+    score,
 };
-use pulse_storage::MemoryEngine;
+use pulse_storage::{ColumnFamily, MemoryEngine, StorageEngine, WriteBatch, WriteOptions, state_key};
 
 /// 2026-01-05T00:00:00Z, a Monday.
 const DAY0: i64 = 1_767_571_200_000;
@@ -115,6 +116,68 @@ fn duplicates_across_entries_are_counted_not_applied() {
     assert_eq!(applied, [false, false]);
     let after = shard.machine.customer("bob").unwrap().unwrap();
     assert_eq!(after.state.events, before.state.events + 1);
+}
+
+/// The `dedup` keys of `customer` (its remembered event ids).
+fn dedup_keys(engine: &MemoryEngine, customer: &str) -> usize {
+    let mut prefix = state_key(customer);
+    prefix.push(0xFF);
+    let mut end = prefix.clone();
+    end.push(0xFF);
+    engine.scan_collect(ColumnFamily::Dedup, &prefix, Some(&end), 1000).unwrap().len()
+}
+
+#[test]
+fn an_id_is_a_duplicate_within_the_window_only_and_expired_ids_are_swept() {
+    let mut shard = Harness::new(); // the default window: one day
+    let twice = vec![visit("gina", "g1", at(0, 10)), visit("gina", "g1", at(0, 10))];
+    assert_eq!(shard.ingest(at(0, 12), twice), [true, false], "a repeat within one entry");
+    assert_eq!(dedup_keys(&shard.engine, "gina"), 1);
+    assert_eq!(shard.ingest(at(1, 11), vec![visit("gina", "g1", at(1, 10))]), [false], "23 h later");
+
+    // 25 h after g1 arrived: touching gina sweeps its expired id, and g1 is new again.
+    assert_eq!(shard.ingest(at(1, 13), vec![visit("gina", "g2", at(1, 12))]), [true]);
+    assert_eq!(dedup_keys(&shard.engine, "gina"), 1, "g1 swept, g2 kept");
+    assert_eq!(shard.machine.customer("gina").unwrap().unwrap().ids_swept_ms, Some(at(1, 13)));
+    assert_eq!(shard.ingest(at(1, 14), vec![visit("gina", "g1", at(1, 13))]), [true]);
+    assert_eq!(dedup_keys(&shard.engine, "gina"), 2);
+    assert_eq!(shard.machine.customer("gina").unwrap().unwrap().state.events, 3);
+
+    // A customer who sends nothing more is swept when its timer re-evaluates it.
+    shard.tick(at(3, 0));
+    assert_eq!(dedup_keys(&shard.engine, "gina"), 0, "swept by the time-driven re-evaluation");
+}
+
+#[test]
+fn a_window_of_the_first_layout_moves_to_the_dedup_family_on_the_next_ingest() {
+    let mut shard = Harness::new();
+    assert_eq!(shard.ingest(at(0, 12), vec![visit("hank", "h1", at(0, 10))]), [true]);
+    // Rewrite hank as the first layout wrote him: no swept time, the window in one value.
+    let mut stored = shard.machine.customer("hank").unwrap().unwrap();
+    stored.ids_swept_ms = None;
+    let mut legacy_key = state_key("hank");
+    legacy_key.push(0xFF);
+    let mut window = RecentEventIds::default();
+    window.insert("h1", at(0, 12), MS_PER_DAY);
+    let mut batch = WriteBatch::new();
+    batch.put(ColumnFamily::State, &state_key("hank"), &stored.encode());
+    batch.put(ColumnFamily::State, &legacy_key, &window.encode());
+    let mut dedup_end = legacy_key.clone();
+    dedup_end.push(0xFF);
+    batch.delete_range(ColumnFamily::Dedup, &legacy_key, &dedup_end);
+    shard.engine.write(&batch, WriteOptions::NO_SYNC).unwrap();
+    assert_eq!(dedup_keys(&shard.engine, "hank"), 0);
+
+    // A retry of h1 is still a duplicate; the window now lives in the dedup family.
+    assert_eq!(shard.ingest(at(0, 13), vec![visit("hank", "h1", at(0, 10))]), [false]);
+    assert_eq!(shard.engine.get(ColumnFamily::State, &legacy_key).unwrap(), None, "legacy value deleted");
+    assert_eq!(dedup_keys(&shard.engine, "hank"), 1);
+    assert_eq!(shard.machine.customer("hank").unwrap().unwrap().ids_swept_ms, Some(at(0, 13)));
+    assert_eq!(
+        shard.ingest(at(0, 14), vec![visit("hank", "h1", at(0, 10)), visit("hank", "h2", at(0, 11))]),
+        [false, true]
+    );
+    assert_eq!(shard.machine.customer("hank").unwrap().unwrap().state.events, 2);
 }
 
 #[test]
@@ -231,6 +294,8 @@ fn delete_erases_the_customer_everywhere() {
     assert!(shard.transitions(Dimension::ActivitySegment).iter().all(|t| t.0 != "erin"), "changelog erased");
     assert!(shard.transitions(Dimension::ActivitySegment).iter().any(|t| t.0 == "frank"), "others kept");
     // The event id is forgotten too: the same id is a new event now.
+    assert_eq!(dedup_keys(&shard.engine, "erin"), 0);
+    assert_eq!(dedup_keys(&shard.engine, "frank"), 1);
     assert_eq!(shard.ingest(at(0, 13), vec![visit("erin", "e1", at(0, 10))]), [true]);
     let missing = shard.apply(ShardCommand::DeleteCustomer { customer_id: "nobody".into() });
     assert_eq!(missing, ApplyOutput::Deleted { existed: false });

@@ -53,5 +53,6 @@ pub use score::{activity_index_at, purchase_history, score};
 pub use segment::{ActivityLevel, ActivitySegment, Dimension, Lifecycle, Weekday};
 pub use state::{
     ActiveDays, CategoryState, CustomerState, HISTORY_DAYS, MAX_RETAINED_DAYS, PurchaseDays, RecentEventIds,
+    event_id_hash,
 };
 pub use transition::{Cause, Membership, Memberships, Transition};

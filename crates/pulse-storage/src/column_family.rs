@@ -15,9 +15,16 @@ pub const CF_TIMERS: &str = "timers";
 pub const CF_CHANGELOG: &str = "changelog";
 /// Node identity, shard descriptors, apply state.
 pub const CF_META: &str = "meta";
+/// Event ids seen within the deduplication window, key `h | customer_id | 0xFF | id hash`.
+pub const CF_DEDUP: &str = "dedup";
 
 /// Every column family a node's database has, besides RocksDB's `default`.
-pub const ALL_COLUMN_FAMILIES: [&str; 6] = [CF_RAFT, CF_STATE, CF_INDEX, CF_TIMERS, CF_CHANGELOG, CF_META];
+pub const ALL_COLUMN_FAMILIES: [&str; 7] =
+    [CF_RAFT, CF_STATE, CF_INDEX, CF_TIMERS, CF_CHANGELOG, CF_META, CF_DEDUP];
+
+/// Families added after the first on-disk format, oldest first: a database written before one
+/// of them existed lacks it, and opening it creates the family (empty) instead of refusing.
+pub const ADDED_COLUMN_FAMILIES: [&str; 1] = [CF_DEDUP];
 
 /// A column family of a node's database, as a type so that a misspelt name cannot compile.
 ///
@@ -38,17 +45,20 @@ pub enum ColumnFamily {
     Changelog = 4,
     /// [`CF_META`]: node identity, shard descriptors, apply state.
     Meta = 5,
+    /// [`CF_DEDUP`]: event ids within the deduplication window.
+    Dedup = 6,
 }
 
 impl ColumnFamily {
     /// Every column family, in the order of [`ColumnFamily::index`].
-    pub const ALL: [ColumnFamily; 6] = [
+    pub const ALL: [ColumnFamily; 7] = [
         ColumnFamily::Raft,
         ColumnFamily::State,
         ColumnFamily::Index,
         ColumnFamily::Timers,
         ColumnFamily::Changelog,
         ColumnFamily::Meta,
+        ColumnFamily::Dedup,
     ];
 
     /// The on-disk name (one of the `CF_*` constants).
@@ -60,10 +70,11 @@ impl ColumnFamily {
             ColumnFamily::Timers => CF_TIMERS,
             ColumnFamily::Changelog => CF_CHANGELOG,
             ColumnFamily::Meta => CF_META,
+            ColumnFamily::Dedup => CF_DEDUP,
         }
     }
 
-    /// Position in [`ColumnFamily::ALL`], in `0..6`: lets engines keep per-family data in arrays.
+    /// Position in [`ColumnFamily::ALL`], in `0..7`: lets engines keep per-family data in arrays.
     pub const fn index(self) -> usize {
         self as usize
     }

@@ -52,7 +52,8 @@ mod raft_log;
 mod test_harness;
 
 pub use column_family::{
-    ALL_COLUMN_FAMILIES, CF_CHANGELOG, CF_INDEX, CF_META, CF_RAFT, CF_STATE, CF_TIMERS, ColumnFamily,
+    ADDED_COLUMN_FAMILIES, ALL_COLUMN_FAMILIES, CF_CHANGELOG, CF_DEDUP, CF_INDEX, CF_META, CF_RAFT, CF_STATE,
+    CF_TIMERS, ColumnFamily,
 };
 pub use engine::{
     MemoryEngine, RocksEngine, RocksEngineOptions, StorageEngine, WriteBatch, WriteOp, WriteOptions,

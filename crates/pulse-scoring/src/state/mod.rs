@@ -27,7 +27,7 @@ mod recent_ids;
 pub use active_days::{ActiveDays, HISTORY_DAYS};
 pub use category::CategoryState;
 pub use purchase_days::{MAX_RETAINED_DAYS, PurchaseDays};
-pub use recent_ids::RecentEventIds;
+pub use recent_ids::{RecentEventIds, event_id_hash};
 
 use crate::config::{MS_PER_DAY, ScoringConfig};
 use crate::event::{Event, EventKind};

@@ -2,6 +2,11 @@
 
 use xxhash_rust::xxh3::xxh3_64;
 
+/// The 64-bit hash an event id is remembered by (xxh3, seed 0).
+pub fn event_id_hash(event_id: &str) -> u64 {
+    xxh3_64(event_id.as_bytes())
+}
+
 /// Event ids seen for one customer within the deduplication window.
 ///
 /// Kept apart from [`super::CustomerState`] so the state stays small however many events a
@@ -32,7 +37,7 @@ impl RecentEventIds {
         let answers = event_ids
             .into_iter()
             .map(|event_id| {
-                let hash = xxh3_64(event_id.as_bytes());
+                let hash = event_id_hash(event_id);
                 let known =
                     self.entries.binary_search_by_key(&hash, |e| e.0).is_ok() || fresh.contains(&hash);
                 if !known {
@@ -70,6 +75,11 @@ impl RecentEventIds {
                 true
             }
         }
+    }
+
+    /// The remembered ids as `(id hash, arrival ms)`, sorted by hash.
+    pub fn entries(&self) -> &[(u64, i64)] {
+        &self.entries
     }
 
     /// Whether `event_id` is currently remembered.

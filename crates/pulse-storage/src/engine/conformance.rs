@@ -322,7 +322,13 @@ fn column_families_are_isolated<H: EngineHarness>(harness: H) {
     engine.write(&batch, WriteOptions::NO_SYNC).unwrap();
     assert!(keys(engine, ColumnFamily::Index, b"", None).is_empty());
     assert_eq!(engine.get(ColumnFamily::Timers, b"shared").unwrap(), None);
-    for cf in [ColumnFamily::Raft, ColumnFamily::State, ColumnFamily::Changelog, ColumnFamily::Meta] {
+    for cf in [
+        ColumnFamily::Raft,
+        ColumnFamily::State,
+        ColumnFamily::Changelog,
+        ColumnFamily::Meta,
+        ColumnFamily::Dedup,
+    ] {
         assert_eq!(keys(engine, cf, b"", None).len(), 2, "{cf}");
     }
 }

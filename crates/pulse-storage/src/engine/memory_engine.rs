@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(engine.approximate_size(ColumnFamily::State).unwrap(), 3);
         assert_eq!(
             format!("{engine:?}"),
-            "MemoryEngine { raft: 0, state: 1, index: 0, timers: 0, changelog: 0, meta: 0 }"
+            "MemoryEngine { raft: 0, state: 1, index: 0, timers: 0, changelog: 0, meta: 0, dedup: 0 }"
         );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rocksdb::{Cache, ColumnFamilyDescriptor, DB, DBRawIterator, Options, ReadOptions, properties};
 
-use crate::column_family::{ALL_COLUMN_FAMILIES, ColumnFamily};
+use crate::column_family::{ADDED_COLUMN_FAMILIES, ALL_COLUMN_FAMILIES, ColumnFamily};
 use crate::engine::{RocksEngineOptions, StorageEngine, WriteBatch, WriteOp, WriteOptions};
 use crate::error::{Result, StorageError};
 
@@ -49,7 +49,8 @@ impl RocksEngine {
     ///
     /// An existing database whose column families differ from [`ALL_COLUMN_FAMILIES`] is
     /// refused rather than silently extended: it was written by another version or is not
-    /// Pulse's.
+    /// Pulse's. The one exception is an older Pulse database lacking only families of
+    /// [`ADDED_COLUMN_FAMILIES`]: those are created, empty.
     pub fn open_with(path: &Path, options: &RocksEngineOptions) -> Result<RocksEngine> {
         let open_error = |source| StorageError::Open { path: path.display().to_string(), source };
         let mut expected: Vec<String> = ALL_COLUMN_FAMILIES.iter().map(|cf| (*cf).to_owned()).collect();
@@ -58,7 +59,11 @@ impl RocksEngine {
         if path.join("CURRENT").exists() {
             let mut found = DB::list_cf(&Options::default(), path).map_err(open_error)?;
             found.sort();
-            if found != expected {
+            let only_added_missing = found.iter().all(|cf| expected.contains(cf))
+                && expected
+                    .iter()
+                    .all(|cf| found.contains(cf) || ADDED_COLUMN_FAMILIES.contains(&cf.as_str()));
+            if !only_added_missing {
                 return Err(StorageError::ColumnFamilyMismatch {
                     path: path.display().to_string(),
                     found,
@@ -100,6 +105,7 @@ impl RocksEngine {
             self.handle(ColumnFamily::Timers)?,
             self.handle(ColumnFamily::Changelog)?,
             self.handle(ColumnFamily::Meta)?,
+            self.handle(ColumnFamily::Dedup)?,
         ])
     }
 
@@ -251,6 +257,29 @@ mod tests {
         }
         let err = RocksEngine::open(dir.path()).unwrap_err();
         assert!(matches!(err, StorageError::ColumnFamilyMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_database_from_before_a_family_was_added_gains_it_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let older: Vec<&str> =
+            ALL_COLUMN_FAMILIES.into_iter().filter(|cf| !ADDED_COLUMN_FAMILIES.contains(cf)).collect();
+        {
+            let mut options = Options::default();
+            options.create_if_missing(true);
+            options.create_missing_column_families(true);
+            let db = DB::open_cf(&options, dir.path(), &older).unwrap();
+            db.put_cf(db.cf_handle("state").unwrap(), b"alice", b"kept").unwrap();
+        }
+        let engine = RocksEngine::open(dir.path()).unwrap();
+        assert_eq!(engine.get(ColumnFamily::State, b"alice").unwrap().as_deref(), Some(&b"kept"[..]));
+        assert_eq!(engine.get(ColumnFamily::Dedup, b"anything").unwrap(), None);
+        let mut batch = WriteBatch::new();
+        batch.put(ColumnFamily::Dedup, b"id", b"1");
+        engine.write(&batch, WriteOptions::SYNC).unwrap();
+        drop(engine);
+        let engine = RocksEngine::open(dir.path()).unwrap();
+        assert_eq!(engine.get(ColumnFamily::Dedup, b"id").unwrap().as_deref(), Some(&b"1"[..]));
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! [`RocksEngineOptions`]: the tuning knobs of a node's RocksDB, and what RocksDB is told.
 
-use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options};
+use rocksdb::{BlockBasedIndexType, BlockBasedOptions, Cache, DBCompressionType, Options};
 
 use crate::column_family::ColumnFamily;
 
 const MIB: usize = 1024 * 1024;
+/// Share of a memtable's size given to its bloom filter (TiKV uses the same for its hot
+/// families).
+const MEMTABLE_BLOOM_RATIO: f64 = 0.1;
 
 /// Tuning of a node's RocksDB. The defaults suit a small node (2–8 cores, a few GiB of RAM);
 /// every field is a budget, not a requirement, and RocksDB's defaults apply to everything not
@@ -74,15 +77,35 @@ impl RocksEngineOptions {
         table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         // Format 5: the faster, more accurate bloom filter implementation.
         table.set_format_version(5);
-        let point_lookups = matches!(cf, ColumnFamily::Raft | ColumnFamily::State | ColumnFamily::Meta);
+        let point_lookups =
+            matches!(cf, ColumnFamily::Raft | ColumnFamily::State | ColumnFamily::Meta | ColumnFamily::Dedup);
         if point_lookups {
             // Whole-key filters, no prefix extractor: a prefix extractor turns iterators into
             // prefix-seek mode by default, which silently truncates the range scans we rely on.
             table.set_bloom_filter(self.bloom_bits_per_key, false);
         }
+        if matches!(cf, ColumnFamily::State | ColumnFamily::Dedup) {
+            // Partitioned filters and index (RocksDB's advice for large filters): a family with
+            // millions of keys has multi-MiB filter blocks, and one such block in a cache shard
+            // that pinned level-0 blocks already fill is dropped as soon as it is released, then
+            // read from disk and checksummed again by the next lookup (we saw the apply path
+            // spend all its time there). Partitions are metadata-block sized; only the top
+            // level stays pinned.
+            table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+            table.set_partition_filters(true);
+            table.set_metadata_block_size(4096);
+            table.set_pin_top_level_index_and_filter(true);
+        }
 
         let mut options = Options::default();
         options.set_block_based_table_factory(&table);
+        if matches!(cf, ColumnFamily::State | ColumnFamily::Dedup) {
+            // A whole-key bloom filter in the memtable: most point reads there miss (a new
+            // event id, a new customer), and without it each miss walks the memtable's skip list
+            // (the top of the ingest profile once event ids got their own keys).
+            options.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO);
+            options.set_memtable_whole_key_filtering(true);
+        }
         options.set_write_buffer_size(self.write_buffer_bytes);
         // Level sizes derived from the last level: stable space amplification as data grows.
         options.set_level_compaction_dynamic_level_bytes(true);
