@@ -146,6 +146,8 @@ CLUSTER_UP=1
 GATEWAYS="127.0.0.1:$(( BASE + 1 )),127.0.0.1:$(( BASE + 2 )),127.0.0.1:$(( BASE + 3 ))"
 run_loadgen pulse3 "$GATEWAYS" ingest --batch-size 500
 run_loadgen pulse3 "$GATEWAYS" get
+# The same reads through pulse-client, which sends each straight to its shard's leader.
+run_loadgen pulse3-client "$GATEWAYS" get --routing client --no-preload
 deploy/local-cluster.sh down >&2
 CLUSTER_UP=
 
@@ -165,6 +167,7 @@ def num(text):
         return None
 ingest, get, batch = pulse("ingest"), pulse("get"), pulse("batch-get")
 ingest3, get3 = pulse("ingest", "pulse3"), pulse("get", "pulse3")
+get3c = pulse("get", "pulse3-client")
 etcd_wps = num("$ETCD_WPS")
 etcd_slowest = num("$ETCD_SLOWEST")
 redis_get, redis_hset = num("$REDIS_GET_RPS"), num("$REDIS_HSET_RPS")
@@ -181,6 +184,7 @@ rows = [
     ("Pulse standalone", "BatchGetActivity, 100 customers", f(batch["eps"]) + " customers/s", f(batch["rps"]), ms(batch["latency_ms"]["p50"]), ms(batch["latency_ms"]["p99"]), batch["errors"]),
     ("Pulse 3 nodes, RF 3", "Ingest, batches of 500 events (fsync), 3 gateways", f(ingest3["eps"]) + " events/s", f(ingest3["rps"]), ms(ingest3["latency_ms"]["p50"]), ms(ingest3["latency_ms"]["p99"]), ingest3["errors"]),
     ("Pulse 3 nodes, RF 3", "GetActivity (linearizable), 3 gateways", f(get3["rps"]) + " req/s", f(get3["rps"]), ms(get3["latency_ms"]["p50"]), ms(get3["latency_ms"]["p99"]), get3["errors"]),
+    ("Pulse 3 nodes, RF 3", "GetActivity (linearizable), pulse-client routing", f(get3c["rps"]) + " req/s", f(get3c["rps"]), ms(get3c["latency_ms"]["p50"]), ms(get3c["latency_ms"]["p99"]), get3c["errors"]),
     ("etcd 3 members", "etcdctl check perf --load=$ETCD_LOAD (writes)", f(etcd_wps) + " writes/s", f(etcd_wps), "n/a", "slowest " + (f"{etcd_slowest*1000:.0f} ms" if etcd_slowest else "n/a"), "-"),
     ("Redis", "redis-benchmark GET, 64 clients", f(redis_get) + " req/s", f(redis_get), ms(redis_get_p50), "n/a", "-"),
     ("Redis", "redis-benchmark HSET, 64 clients", f(redis_hset) + " req/s", f(redis_hset), ms(redis_hset_p50), "n/a", "-"),

@@ -129,8 +129,8 @@ fn spawn(wrapper: &[String], binary: &Path, args: &[String], log: &Path) -> Chil
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
 }
 
-/// The `pulsed` binary of this workspace, built if needed (`cargo build -p pulsed`, a no-op
-/// when fresh; `PULSED_BIN` overrides).
+/// The `pulsed` binary of this workspace, built if needed (`cargo build --workspace --bins`, a
+/// no-op when fresh; `PULSED_BIN` overrides).
 pub fn pulsed_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| workspace_binary("pulsed", "PULSED_BIN"))
@@ -142,8 +142,10 @@ pub fn pulsectl_binary() -> &'static Path {
     BINARY.get_or_init(|| workspace_binary("pulsectl", "PULSECTL_BIN"))
 }
 
-/// Builds binary `name` of the package of the same name (a no-op when fresh) and returns its
-/// path, unless the environment variable `overridden_by` names one.
+/// Builds the workspace's binaries (a no-op when fresh) and returns the path of binary `name`,
+/// unless the environment variable `overridden_by` names one. All of them at once, with the
+/// workspace's features: `cargo build -p NAME` resolves features for that one package, so each
+/// binary built that way recompiled a share of the dependencies again (minutes of a CI run).
 fn workspace_binary(name: &str, overridden_by: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(overridden_by) {
         return PathBuf::from(path);
@@ -152,16 +154,16 @@ fn workspace_binary(name: &str, overridden_by: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--quiet", "-p", name, "--bin", name, "--message-format=json"])
+        .args(["build", "--quiet", "--workspace", "--bins", "--message-format=json"])
         .stderr(Stdio::inherit())
         .output()
-        .unwrap_or_else(|e| panic!("running cargo build -p {name}: {e}"));
-    assert!(output.status.success(), "cargo build -p {name} failed");
+        .unwrap_or_else(|e| panic!("running cargo build --workspace --bins: {e}"));
+    assert!(output.status.success(), "cargo build --workspace --bins failed");
     // The compiler-artifact message of the binary names its path.
     let text = String::from_utf8(output.stdout).unwrap();
     text.lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["target"]["name"] == name)
+        .filter(|message| message["target"]["name"] == name && message["target"]["kind"][0] == "bin")
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo build -p {name} named no executable"))
+        .unwrap_or_else(|| panic!("cargo build --workspace --bins named no executable {name}"))
 }
