@@ -60,16 +60,17 @@ pub(crate) fn check_and_record<'a, E: StorageEngine>(
     let mut answers = Vec::new();
     for event_id in event_ids {
         let hash = event_id_hash(event_id);
+        let key = dedup_key(customer_id, hash);
         let seen = match pending.get(&hash) {
             Some(&arrival) => Some(arrival),
             None if new_customer => None,
-            None => read_arrival(engine, &dedup_key(customer_id, hash))?,
+            None => read_arrival(engine, &key)?,
         };
         let fresh = seen.is_none_or(|arrival| arrival < horizon);
         if fresh {
             pending.insert(hash, arrival_ms);
             if window_ms > 0 {
-                batch.put(ColumnFamily::Dedup, &dedup_key(customer_id, hash), &arrival_ms.to_be_bytes());
+                batch.put(ColumnFamily::Dedup, &key, &arrival_ms.to_be_bytes());
             }
         }
         answers.push(fresh);
@@ -143,14 +144,19 @@ fn migrate_legacy_window<E: StorageEngine>(
     Ok(())
 }
 
+/// The arrival stored under `key`, read in place (no copy of the value on this hot path).
 fn read_arrival<E: StorageEngine>(engine: &E, key: &[u8]) -> Result<Option<i64>> {
-    engine.get(ColumnFamily::Dedup, key)?.map(|value| decode_arrival(&value)).transpose()
+    let raw = engine.get_with(ColumnFamily::Dedup, key, |value| {
+        Ok(<[u8; 8]>::try_from(value).map_err(|_| value.len()))
+    })?;
+    raw.map(|raw| raw.map(i64::from_be_bytes).map_err(corrupt_arrival)).transpose()
 }
 
 fn decode_arrival(value: &[u8]) -> Result<i64> {
-    let raw: [u8; 8] = value.try_into().map_err(|_| NodeError::Corrupt {
-        what: "event id arrival",
-        reason: format!("{} bytes, expected 8", value.len()),
-    })?;
+    let raw: [u8; 8] = value.try_into().map_err(|_| corrupt_arrival(value.len()))?;
     Ok(i64::from_be_bytes(raw))
+}
+
+fn corrupt_arrival(len: usize) -> NodeError {
+    NodeError::Corrupt { what: "event id arrival", reason: format!("{len} bytes, expected 8") }
 }
