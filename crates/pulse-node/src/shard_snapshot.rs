@@ -122,9 +122,10 @@ pub(crate) fn install<E: StorageEngine>(
 /// the node deletes.
 pub(crate) fn clear<E: StorageEngine>(engine: &E, shard: ShardConfig, batch: &mut WriteBatch) -> Result<()> {
     let start = shard.range.state_start();
+    let end = shard.range.state_end();
     for family in HASHED_FAMILIES {
-        match shard.range.state_end() {
-            Some(end) => batch.delete_range(family, &start, &end),
+        match &end {
+            Some(end) => batch.delete_range(family, &start, end),
             None => engine.scan(family, &start, None, |key, _| {
                 batch.delete(family, key);
                 Ok(ControlFlow::Continue(()))
